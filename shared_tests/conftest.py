@@ -1,0 +1,188 @@
+"""The shared suite's fixtures: one test run per step, gated by features.
+
+Every test that asks for `step` (or for `app`, `client`, `auth`, which need
+it) runs once for each step under steps/, with the step folder as its id.
+A test says which features it checks with `@pytest.mark.features(...)`; a
+step that does not declare them all is skipped with the reason "this step
+does not teach ... yet". Tests reach a step only through its create_app()
+and HTTP, so the same tests can check a learner's own app.
+"""
+
+import itertools
+import os
+import shutil
+
+import pytest
+from pages import csrf_token
+from stepkit import app_factory
+from stepkit import discover
+from stepkit import load_module
+from stepkit import select
+
+# The accounts every step has: steps 01-02 ship them, later steps get them
+# through their `create-user` command.
+USERS = {
+    "alice": {"id": 1, "password": "wonderland", "email": "alice@example.com"},
+    "bob": {"id": 2, "password": "can-we-fix-it", "email": "bob@example.com"},
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--step",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="run only this step (folder name or number, e.g. 02); may be repeated",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "features(*names): the step features this test checks")
+    steps = discover()
+    if config.getoption("step"):
+        try:
+            steps = select(steps, config.getoption("step"))
+        except LookupError as error:
+            raise pytest.UsageError(str(error)) from None
+    config.steps = steps
+
+
+def pytest_generate_tests(metafunc):
+    """Run every test that uses `step` once per step, skipping those it doesn't teach."""
+    if "step" not in metafunc.fixturenames:
+        return
+    needed = [name for marker in metafunc.definition.iter_markers("features") for name in marker.args]
+    params = []
+    for step in metafunc.config.steps:
+        missing = step.missing(needed)
+        marks = [pytest.mark.skip(reason=f"{step.name} does not teach {', '.join(missing)} yet")] if missing else []
+        params.append(pytest.param(step, id=step.name, marks=marks))
+    metafunc.parametrize("step", params, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def step(request):
+    """The step under test (a stepkit.Step)."""
+    return request.param
+
+
+_modules = {}
+
+
+@pytest.fixture
+def create_app(step):
+    """The step's app factory, its package loaded once per test session."""
+    if step.name not in _modules:
+        _modules[step.name] = load_module(step.path, step.name)
+    return app_factory(_modules[step.name])
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A fresh, empty database for one test (steps 01-02 ignore it)."""
+    return f"sqlite:///{tmp_path / 'test.sqlite'}"
+
+
+@pytest.fixture
+def test_config(database_url):
+    """The configuration every test app gets: a known key, a fresh database."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "only-for-tests",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # The cheapest bcrypt cost: the suite logs in hundreds of times.
+        "BCRYPT_LOG_ROUNDS": 4,
+    }
+
+
+def add_users(app, step):
+    """Give a step with a database the same two users steps 01-02 ship."""
+    if "database" not in step.features:
+        return
+    runner = app.test_cli_runner()
+    for name, user in USERS.items():
+        args = ["create-user", name]
+        if "email" in step.features:
+            args += ["--email", user["email"]]
+        result = runner.invoke(args=args, input=f"{user['password']}\n{user['password']}\n")
+        assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def app(step, create_app, test_config):
+    """The step's app, made by its create_app(), with alice and bob as users."""
+    app = create_app(test_config)
+    add_users(app, step)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Log in and out the way the browser does: through the forms."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def token(self):
+        """A CSRF token for this client's session, where the step has them."""
+        page = self._client.get("/login")
+        if page.status_code != 200:  # logged in: /login redirects away
+            page = self._client.get("/")
+        return csrf_token(page.text)
+
+    def post(self, path, data=None, **kwargs):
+        """POST a form with the session's CSRF token added (if any)."""
+        data = dict(data or {})
+        token = self.token()
+        if token is not None:
+            data.setdefault("csrf_token", token)
+        return self._client.post(path, data=data, **kwargs)
+
+    def login(self, username="alice", password=None, path="/login", **fields):
+        if password is None:
+            password = USERS[username]["password"]
+        return self.post(path, {"username": username, "password": password, **fields})
+
+    def logout(self):
+        return self.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+_copies = itertools.count()
+
+
+@pytest.fixture
+def fresh_copy(step, tmp_path, monkeypatch):
+    """Start a copy of the step with no configuration at all, as `flask run` would.
+
+    `fresh_copy()` copies the step into a temporary folder (once), loads the
+    copy under a new module name and calls its factory with no arguments:
+    calling it twice is a restart of the server. `fresh_copy("other")`
+    starts a second, separate copy, with an instance folder of its own.
+    """
+    for name in list(os.environ):
+        if name.startswith("FLASK_"):
+            monkeypatch.delenv(name)
+
+    def start(copy="first"):
+        folder = tmp_path / copy / step.path.name
+        if not folder.exists():
+            shutil.copytree(step.path, folder, ignore=shutil.ignore_patterns("instance", "__pycache__"))
+        module = load_module(folder, f"copy{next(_copies)}_{step.name}")
+        return app_factory(module)()
+
+    return start

@@ -1,0 +1,91 @@
+"""Read what a page shows, the way a browser (or a learner) would."""
+
+import base64
+import json
+import re
+import zlib
+from html.parser import HTMLParser
+
+
+class _Page(HTMLParser):
+    """Collects the forms, their inputs, the links and the visible text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms = []
+        self.links = []
+        self.text = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append({"method": attrs.get("method", "get").lower(), "action": attrs.get("action", ""), "inputs": {}})
+        elif tag in ("input", "button", "textarea", "select") and "name" in attrs and self.forms:
+            self.forms[-1]["inputs"][attrs["name"]] = attrs | {"tag": tag}
+        elif tag == "a" and "href" in attrs:
+            self.links.append(attrs["href"])
+        elif tag in ("script", "style", "title"):
+            self._hidden += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "title"):
+            self._hidden -= 1
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.text.append(data)
+
+
+def parse(html):
+    page = _Page()
+    page.feed(html)
+    page.close()
+    return page
+
+
+def text(html):
+    """The page's visible text, with runs of white space folded to one space."""
+    return " ".join(" ".join(parse(html).text).split())
+
+
+def words(html):
+    """The visible text split into words (punctuation around them dropped)."""
+    return re.findall(r"[\w.@-]+", text(html))
+
+
+def links(html):
+    return parse(html).links
+
+
+def forms(html):
+    """Every form: {"method", "action", "inputs": {name: attributes}}."""
+    return parse(html).forms
+
+
+def inputs(html):
+    """The named inputs of every form on the page, merged: {name: attributes}."""
+    merged = {}
+    for form in forms(html):
+        merged.update(form["inputs"])
+    return merged
+
+
+def csrf_token(html):
+    """The value of the first `csrf_token` input on the page, or None."""
+    field = inputs(html).get("csrf_token")
+    return field["value"] if field else None
+
+
+def decode_session(cookie):
+    """What a Flask session cookie holds: it is signed, not encrypted.
+
+    The part before the first dot is URL-safe base64 of JSON; a leading dot
+    means the JSON was zlib-compressed first.
+    """
+    compressed = cookie.startswith(".")
+    payload = cookie.lstrip(".").split(".", 1)[0]
+    data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    if compressed:
+        data = zlib.decompress(data)
+    return json.loads(data)

@@ -1,0 +1,79 @@
+"""Hostile and broken input: a 4xx or the form again, never a 500."""
+
+import pytest
+from conftest import AuthActions
+from pages import text
+
+INVALID = "Invalid username or password."
+FORM = "application/x-www-form-urlencoded"
+
+# (id, method, body, content type). A body is bytes sent as they are;
+# TOKEN in it becomes the session's CSRF token (empty where there is none).
+REQUESTS = [
+    ("no-fields", "POST", b"csrf_token=TOKEN", FORM),
+    ("no-password", "POST", b"csrf_token=TOKEN&username=alice", FORM),
+    ("no-username", "POST", b"csrf_token=TOKEN&password=wonderland", FORM),
+    ("repeated-fields", "POST", b"csrf_token=TOKEN&username=nobody&username=alice&password=x&password=wonderland", FORM),
+    ("100kB-username", "POST", b"csrf_token=TOKEN&password=x&username=" + b"a" * 100_000, FORM),
+    ("100kB-password", "POST", b"csrf_token=TOKEN&username=alice&password=" + b"a" * 100_000, FORM),
+    ("over-size-limit", "POST", b"csrf_token=TOKEN&username=alice&password=" + b"a" * 5_000_000, FORM),
+    ("non-utf8", "POST", b"csrf_token=TOKEN&username=%FF%FEalice&password=%C3%28", FORM),
+    ("raw-non-utf8", "POST", b"csrf_token=TOKEN&username=\xff\xfe&password=\xc3\x28", FORM),
+    ("nul-bytes", "POST", b"csrf_token=TOKEN&username=ali%00ce&password=wonder%00land", FORM),
+    ("control-chars", "POST", b"csrf_token=TOKEN&username=%1B%5B31m%0D%0A&password=%08%07", FORM),
+    ("unicode", "POST", "csrf_token=TOKEN&username=\u00e5lice\U0001f600&password=\u202ewonderland".encode(), FORM),
+    ("long-unicode-password", "POST", ("csrf_token=TOKEN&username=alice&password=" + "\U0001f600" * 40).encode(), FORM),
+    ("bad-percent-escapes", "POST", b"csrf_token=TOKEN&username=%zz%&password=%", FORM),
+    ("json-body", "POST", b'{"username": "alice", "password": "wonderland"}', "application/json"),
+    ("broken-json", "POST", b'{"username": ', "application/json"),
+    ("broken-multipart", "POST", b"--xyz\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice", "multipart/form-data; boundary=xyz"),
+    ("multipart-no-boundary", "POST", b"garbage", "multipart/form-data"),
+    ("unknown-content-type", "POST", b"\x00\x01\x02", "application/octet-stream"),
+    ("put", "PUT", b"csrf_token=TOKEN&username=alice&password=wonderland", FORM),
+    ("delete", "DELETE", b"", FORM),
+]
+
+# The form again is the only right answer for these: they are ordinary
+# form posts with a wrong or missing value.
+FORM_AGAIN = {"no-fields", "no-password", "no-username", "100kB-username", "100kB-password", "nul-bytes"}
+
+
+def send(client, path, method, body, content_type):
+    token = AuthActions(client).token() or ""
+    return client.open(path, method=method, data=body.replace(b"TOKEN", token.encode()), content_type=content_type)
+
+
+@pytest.mark.features("login")
+@pytest.mark.parametrize(("case", "method", "body", "content_type"), REQUESTS, ids=[r[0] for r in REQUESTS])
+def test_hostile_login_posts(client, auth, case, method, body, content_type):
+    response = send(client, "/login", method, body, content_type)
+    assert response.status_code < 500
+    assert "Traceback" not in response.text
+    if case in FORM_AGAIN or response.status_code == 200:
+        assert response.status_code == 200
+        assert INVALID in text(response.text)
+    elif case == "over-size-limit":
+        assert response.status_code == 413
+    elif response.status_code not in (302, 303):  # "repeated-fields" may log alice in
+        assert 400 <= response.status_code < 500
+    # Nothing was broken on the way: the real user still logs in.
+    assert AuthActions(client).login("alice").headers.get("Location") == "/profile"
+
+
+@pytest.mark.features("logout")
+@pytest.mark.parametrize(("case", "method", "body", "content_type"), REQUESTS, ids=[r[0] for r in REQUESTS])
+def test_hostile_logout_posts(client, case, method, body, content_type):
+    response = send(client, "/logout", method, body, content_type)
+    assert response.status_code < 500
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.features("login", "profile")
+@pytest.mark.parametrize(
+    "path",
+    ["/profile?x=%FF%00", "/login?username=%00", "/%00", "/login/..%2F..%2Fetc%2Fpasswd", "/" + "a" * 5000, "/profile/"],
+)
+def test_hostile_get_paths(client, path):
+    response = client.get(path)
+    assert response.status_code < 500
+    assert "Traceback" not in response.text

@@ -1,0 +1,123 @@
+"""Logging in: right and wrong credentials, and what the session then holds."""
+
+import pytest
+from conftest import USERS
+from pages import decode_session
+from pages import inputs
+from pages import text
+
+INVALID = "Invalid username or password."
+
+
+@pytest.mark.features("login", "profile")
+@pytest.mark.parametrize("username", USERS)
+def test_login_success_redirects_to_profile(client, auth, username):
+    response = auth.login(username)
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"] == "/profile"
+    assert client.get("/profile").status_code == 200
+
+
+@pytest.mark.features("login", "profile")
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("alice", "wrong password"),  # known user, wrong password
+        ("nobody", "wonderland"),  # unknown user
+        ("alice", "can-we-fix-it"),  # someone else's password
+        ("alice", ""),  # empty password
+        ("", "wonderland"),  # empty username
+        ("", ""),  # both empty
+        ("alice ", "wonderland"),  # no silent trimming of the username
+        ("alice", "wonderland "),  # nor of the password
+        ("alice", "WONDERLAND"),  # passwords are case-sensitive
+    ],
+)
+def test_login_failure_shows_the_same_message(client, auth, username, password):
+    response = auth.login(username, password)
+    assert response.status_code == 200
+    assert INVALID in text(response.text)
+    # ...and nobody is logged in.
+    assert client.get("/profile").status_code in (302, 303)
+
+
+@pytest.mark.features("login")
+def test_login_failure_keeps_the_username(client, auth):
+    response = auth.login("alice", "wrong password")
+    field = inputs(response.text)["username"]
+    assert field.get("value") == "alice"
+
+
+def session_cookie(client, app):
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None, "no session cookie"
+    return cookie
+
+
+@pytest.mark.features("login")
+@pytest.mark.parametrize("username", USERS)
+def test_session_holds_the_user_id_and_nothing_secret(client, auth, app, username):
+    auth.login(username)
+    cookie = session_cookie(client, app).value
+    session = decode_session(cookie)
+    ids = [value for key, value in session.items() if key.lstrip("_") == "user_id"]
+    assert ids in ([USERS[username]["id"]], [str(USERS[username]["id"])])
+    assert USERS[username]["password"] not in cookie
+    assert USERS[username]["password"] not in str(session)
+    assert "$2b$" not in str(session)  # nor a password hash
+
+
+@pytest.mark.features("login")
+def test_login_starts_a_fresh_session(client, auth, app):
+    """Session fixation: nothing planted in the session before login survives it."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], serializer.dumps({"planted": "by an attacker"}))
+    auth.login("alice")
+    assert "planted" not in decode_session(session_cookie(client, app).value)
+
+
+@pytest.mark.features("login", "profile")
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda value, app: value[:-2] + ("AA" if value[-2:] != "AA" else "BB"), id="bad-signature"),
+        pytest.param(lambda value, app: value.replace(value.split(".")[0], value.split(".")[0][::-1]), id="edited-payload"),
+        pytest.param(lambda value, app: "not a cookie at all", id="garbage"),
+        pytest.param(lambda value, app: "", id="empty"),
+        pytest.param(lambda value, app: "x" * 4000, id="huge"),
+        pytest.param(lambda value, app: "\u00e9\u00e9.\u00e9", id="non-ascii"),
+        pytest.param(lambda value, app: forged_with_other_key(app), id="signed-with-another-key"),
+    ],
+)
+def test_tampered_session_cookie_is_anonymous(client, auth, app, forge):
+    auth.login("alice")
+    name = app.config["SESSION_COOKIE_NAME"]
+    forged = forge(session_cookie(client, app).value, app)
+    fresh = app.test_client()
+    fresh.set_cookie(name, forged)
+    response = fresh.get("/profile")
+    assert response.status_code in (302, 303)
+    assert "/login" in response.headers["Location"]
+
+
+def forged_with_other_key(app):
+    """A cookie that says "I am user 1" (in every spelling), signed with a guessed key."""
+    secret = app.secret_key
+    try:
+        app.secret_key = "a guessed key"
+        serializer = app.session_interface.get_signing_serializer(app)
+        return serializer.dumps({"user_id": 1, "_user_id": "1", "_fresh": True})
+    finally:
+        app.secret_key = secret
+
+
+@pytest.mark.features("login")
+def test_session_and_cookie_flags(client, auth, app):
+    """The session cookie is out of JavaScript's reach and not sent by other sites' forms."""
+    response = auth.login("alice")
+    name = app.config["SESSION_COOKIE_NAME"]
+    headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
+    assert headers, "login did not set the session cookie"
+    attributes = [part.strip().lower() for part in headers[-1].split(";")]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes

@@ -1,0 +1,71 @@
+"""What each page shows: home, the login form, the profile."""
+
+import pytest
+from conftest import USERS
+from pages import forms
+from pages import inputs
+from pages import links
+from pages import text
+from pages import words
+
+
+@pytest.mark.features("login")
+def test_home_anonymous_links_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "/login" in links(response.text)
+
+
+@pytest.mark.features("login", "registration")
+def test_home_anonymous_links_to_register(client):
+    assert "/register" in links(client.get("/").text)
+
+
+@pytest.mark.features("login", "logout")
+@pytest.mark.parametrize("username", USERS)
+def test_home_logged_in_shows_username_and_logout_button(client, auth, username):
+    auth.login(username)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert username in words(response.text)
+    logout_forms = [f for f in forms(response.text) if f["action"].endswith("/logout")]
+    assert logout_forms, "no form posting to /logout"
+    assert logout_forms[0]["method"] == "post"
+
+
+@pytest.mark.features("login")
+def test_login_form_has_username_and_password(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    fields = inputs(response.text)
+    assert "username" in fields
+    assert fields["password"].get("type") == "password"
+
+
+@pytest.mark.features("login", "csrf", "remember")
+def test_login_form_has_remember_and_csrf_token(client):
+    fields = inputs(client.get("/login").text)
+    assert fields["remember"].get("type") == "checkbox"
+    assert fields["csrf_token"].get("type") == "hidden"
+    assert fields["csrf_token"].get("value")
+
+
+@pytest.mark.features("login", "demo-users")
+def test_login_page_shows_demo_accounts(client):
+    shown = text(client.get("/login").text)
+    for username, user in USERS.items():
+        assert username in shown
+        assert user["password"] in shown
+
+
+@pytest.mark.features("login", "profile")
+@pytest.mark.parametrize("username", USERS)
+def test_profile_shows_username_and_id(client, auth, username):
+    auth.login(username)
+    response = client.get("/profile")
+    assert response.status_code == 200
+    shown = words(response.text)
+    assert username in shown
+    assert str(USERS[username]["id"]) in shown
+    other = next(name for name in USERS if name != username)
+    assert other not in shown

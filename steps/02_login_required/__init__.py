@@ -1,0 +1,43 @@
+"""Step 02: a hand-written login_required decorator, and flash messages."""
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+
+def create_app(test_config=None):
+    """Create and configure the app: `flask --app steps/02_login_required run`."""
+    # Every step keeps its own instance folder (secret key, later a database).
+    app = Flask(__name__, instance_path=str(Path(__file__).parent / "instance"))
+    app.config.from_mapping(
+        # The browser sends the session cookie on links from other sites, but
+        # not on their forms or scripts: a first line against CSRF.
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    # FLASK_SECRET_KEY=... and friends, from the environment.
+    app.config.from_prefixed_env()
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app)
+
+    from . import views
+
+    app.register_blueprint(views.bp)
+    return app
+
+
+def instance_secret_key(app):
+    """Return a random key kept in the instance folder, made on first start.
+
+    Whoever knows the key can sign a cookie saying "I am user 1", so it is
+    never written in the code. Keeping it in a file means sessions survive a
+    restart of the server.
+    """
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)  # readable by its owner only
+    return key_file.read_text()
