@@ -13,6 +13,7 @@ import os
 import shutil
 
 import pytest
+
 from pages import csrf_token
 from stepkit import app_factory
 from stepkit import discover
@@ -25,16 +26,6 @@ USERS = {
     "alice": {"id": 1, "password": "wonderland", "email": "alice@example.com"},
     "bob": {"id": 2, "password": "can-we-fix-it", "email": "bob@example.com"},
 }
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--step",
-        action="append",
-        default=[],
-        metavar="STEP",
-        help="run only this step (folder name or number, e.g. 02); may be repeated",
-    )
 
 
 def pytest_configure(config):

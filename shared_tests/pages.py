@@ -20,7 +20,9 @@ class _Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = {name: value or "" for name, value in attrs}
         if tag == "form":
-            self.forms.append({"method": attrs.get("method", "get").lower(), "action": attrs.get("action", ""), "inputs": {}})
+            self.forms.append(
+                {"method": attrs.get("method", "get").lower(), "action": attrs.get("action", ""), "inputs": {}}
+            )
         elif tag in ("input", "button", "textarea", "select") and "name" in attrs and self.forms:
             self.forms[-1]["inputs"][attrs["name"]] = attrs | {"tag": tag}
         elif tag == "a" and "href" in attrs:

@@ -1,6 +1,7 @@
 """Hostile and broken input: a 4xx or the form again, never a 500."""
 
 import pytest
+
 from conftest import AuthActions
 from pages import text
 
@@ -13,7 +14,12 @@ REQUESTS = [
     ("no-fields", "POST", b"csrf_token=TOKEN", FORM),
     ("no-password", "POST", b"csrf_token=TOKEN&username=alice", FORM),
     ("no-username", "POST", b"csrf_token=TOKEN&password=wonderland", FORM),
-    ("repeated-fields", "POST", b"csrf_token=TOKEN&username=nobody&username=alice&password=x&password=wonderland", FORM),
+    (
+        "repeated-fields",
+        "POST",
+        b"csrf_token=TOKEN&username=nobody&username=alice&password=x&password=wonderland",
+        FORM,
+    ),
     ("100kB-username", "POST", b"csrf_token=TOKEN&password=x&username=" + b"a" * 100_000, FORM),
     ("100kB-password", "POST", b"csrf_token=TOKEN&username=alice&password=" + b"a" * 100_000, FORM),
     ("over-size-limit", "POST", b"csrf_token=TOKEN&username=alice&password=" + b"a" * 5_000_000, FORM),
@@ -26,7 +32,12 @@ REQUESTS = [
     ("bad-percent-escapes", "POST", b"csrf_token=TOKEN&username=%zz%&password=%", FORM),
     ("json-body", "POST", b'{"username": "alice", "password": "wonderland"}', "application/json"),
     ("broken-json", "POST", b'{"username": ', "application/json"),
-    ("broken-multipart", "POST", b"--xyz\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice", "multipart/form-data; boundary=xyz"),
+    (
+        "broken-multipart",
+        "POST",
+        b'--xyz\r\nContent-Disposition: form-data; name="username"\r\n\r\nalice',
+        "multipart/form-data; boundary=xyz",
+    ),
     ("multipart-no-boundary", "POST", b"garbage", "multipart/form-data"),
     ("unknown-content-type", "POST", b"\x00\x01\x02", "application/octet-stream"),
     ("put", "PUT", b"csrf_token=TOKEN&username=alice&password=wonderland", FORM),
@@ -71,7 +82,14 @@ def test_hostile_logout_posts(client, case, method, body, content_type):
 @pytest.mark.features("login", "profile")
 @pytest.mark.parametrize(
     "path",
-    ["/profile?x=%FF%00", "/login?username=%00", "/%00", "/login/..%2F..%2Fetc%2Fpasswd", "/" + "a" * 5000, "/profile/"],
+    [
+        "/profile?x=%FF%00",
+        "/login?username=%00",
+        "/%00",
+        "/login/..%2F..%2Fetc%2Fpasswd",
+        "/" + "a" * 5000,
+        "/profile/",
+    ],
 )
 def test_hostile_get_paths(client, path):
     response = client.get(path)

@@ -1,6 +1,7 @@
 """Configuration: the secret key, and a step that runs with none at all."""
 
 import pytest
+
 from conftest import AuthActions
 from conftest import add_users
 

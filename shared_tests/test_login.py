@@ -1,6 +1,7 @@
 """Logging in: right and wrong credentials, and what the session then holds."""
 
 import pytest
+
 from conftest import USERS
 from pages import decode_session
 from pages import inputs
@@ -81,7 +82,9 @@ def test_login_starts_a_fresh_session(client, auth, app):
     "forge",
     [
         pytest.param(lambda value, app: value[:-2] + ("AA" if value[-2:] != "AA" else "BB"), id="bad-signature"),
-        pytest.param(lambda value, app: value.replace(value.split(".")[0], value.split(".")[0][::-1]), id="edited-payload"),
+        pytest.param(
+            lambda value, app: value.replace(value.split(".")[0], value.split(".")[0][::-1]), id="edited-payload"
+        ),
         pytest.param(lambda value, app: "not a cookie at all", id="garbage"),
         pytest.param(lambda value, app: "", id="empty"),
         pytest.param(lambda value, app: "x" * 4000, id="huge"),

@@ -1,6 +1,7 @@
 """Logging out, and the protected profile page."""
 
 import pytest
+
 from pages import text
 
 PLEASE_LOG_IN = "Please log in to access this page."

@@ -1,6 +1,7 @@
 """What each page shows: home, the login form, the profile."""
 
 import pytest
+
 from conftest import USERS
 from pages import forms
 from pages import inputs
