@@ -52,6 +52,13 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("step", params, indirect=True, scope="session")
 
 
+def require(step, *features):
+    """Skip, inside a test, when one case of a table needs features the step lacks."""
+    missing = step.missing(features)
+    if missing:
+        pytest.skip(f"{step.name} does not teach {', '.join(missing)} yet")
+
+
 @pytest.fixture(scope="session")
 def step(request):
     """The step under test (a stepkit.Step)."""

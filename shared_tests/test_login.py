@@ -82,9 +82,7 @@ def test_login_starts_a_fresh_session(client, auth, app):
     "forge",
     [
         pytest.param(lambda value, app: value[:-2] + ("AA" if value[-2:] != "AA" else "BB"), id="bad-signature"),
-        pytest.param(
-            lambda value, app: value.replace(value.split(".")[0], value.split(".")[0][::-1]), id="edited-payload"
-        ),
+        pytest.param(lambda value, app: edited_payload(value), id="edited-payload"),
         pytest.param(lambda value, app: "not a cookie at all", id="garbage"),
         pytest.param(lambda value, app: "", id="empty"),
         pytest.param(lambda value, app: "x" * 4000, id="huge"),
@@ -101,6 +99,14 @@ def test_tampered_session_cookie_is_anonymous(client, auth, app, forge):
     response = fresh.get("/profile")
     assert response.status_code in (302, 303)
     assert "/login" in response.headers["Location"]
+
+
+def edited_payload(value):
+    """The same cookie with one character of its (signed) payload changed."""
+    compressed = "." if value.startswith(".") else ""
+    payload, signature = value.removeprefix(".").split(".", 1)
+    payload = ("B" if payload[0] == "A" else "A") + payload[1:]
+    return compressed + payload + "." + signature
 
 
 def forged_with_other_key(app):
@@ -124,3 +130,11 @@ def test_session_and_cookie_flags(client, auth, app):
     attributes = [part.strip().lower() for part in headers[-1].split(";")]
     assert "httponly" in attributes
     assert "samesite=lax" in attributes
+
+
+@pytest.mark.features("login", "logged-in-redirect")
+def test_login_page_sends_a_logged_in_user_to_profile(client, auth):
+    auth.login("alice")
+    response = client.get("/login")
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"] == "/profile"

@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(test_config=None):
     """Create and configure the app: `flask --app steps/02_login_required run`."""
-    # Every step keeps its own instance folder (secret key, later a database).
+    # Every step keeps its own instance folder: its secret key, from step 03 its database.
     app = Flask(__name__, instance_path=str(Path(__file__).parent / "instance"))
     app.config.from_mapping(
         # The browser sends the session cookie on links from other sites, but

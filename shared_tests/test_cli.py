@@ -1,0 +1,68 @@
+"""The `create-user` command: the only way into steps 03+ before step 04's sign-up page."""
+
+import pytest
+
+from conftest import USERS
+from conftest import AuthActions
+
+
+def create_user(runner, step, username, password, confirm=None, email="carol@example.com"):
+    args = ["create-user", username]
+    if "email" in step.features and email is not None:
+        args += ["--email", email]
+    confirm = password if confirm is None else confirm
+    return runner.invoke(args=args, input=f"{password}\n{confirm}\n")
+
+
+@pytest.mark.features("database", "login")
+def test_create_user_then_log_in(step, app, runner):
+    result = create_user(runner, step, "carol", "a-long-passphrase")
+    assert result.exit_code == 0, result.output
+    assert "a-long-passphrase" not in result.output  # the prompt does not echo it
+    response = AuthActions(app.test_client()).login("carol", "a-long-passphrase")
+    assert response.headers["Location"] == "/profile"
+
+
+@pytest.mark.features("database")
+@pytest.mark.parametrize("username", ["alice", "bob"])
+def test_create_user_with_a_taken_name_fails_clearly(step, runner, username):
+    result = create_user(runner, step, username, "a-long-passphrase", email=f"new-{username}@example.com")
+    assert result.exit_code != 0
+    assert "taken" in result.output.lower()
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()[-1]) < 200
+
+
+@pytest.mark.features("database", "login")
+def test_create_user_with_mismatched_passwords_creates_nobody(step, app, runner):
+    result = create_user(runner, step, "carol", "a-long-passphrase", confirm="something-else")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert AuthActions(app.test_client()).login("carol", "a-long-passphrase").status_code == 200
+
+
+@pytest.mark.features("database", "login")
+@pytest.mark.parametrize(
+    "password", ["x" * 73, "\u00e9" * 37, "\U0001f600" * 19], ids=["73-ascii", "74-bytes-latin", "76-bytes-emoji"]
+)
+def test_create_user_refuses_passwords_over_72_bytes(step, app, runner, password):
+    result = create_user(runner, step, "carol", password)
+    assert result.exit_code != 0
+    assert "72" in result.output
+    assert "Traceback" not in result.output
+    assert AuthActions(app.test_client()).login("carol", password).status_code == 200
+
+
+@pytest.mark.features("database", "email")
+def test_create_user_needs_an_email(step, runner):
+    result = create_user(runner, step, "carol", "a-long-passphrase", email=None)
+    assert result.exit_code != 0
+    assert "email" in result.output.lower()
+
+
+@pytest.mark.features("database", "login", "profile")
+def test_ids_follow_creation_order(client, auth):
+    for username, user in USERS.items():
+        auth.login(username)
+        assert str(user["id"]) in client.get("/profile").text
+        auth.logout()

@@ -1,0 +1,52 @@
+"""CSRF: every POST must carry the token the site gave this browser."""
+
+import pytest
+
+from conftest import AuthActions
+from conftest import require
+from pages import csrf_token
+
+POSTS = [
+    ("/login", {"username": "alice", "password": "wonderland"}, ()),
+    ("/logout", {}, ()),
+    (
+        "/register",
+        {
+            "username": "carol",
+            "email": "carol@example.com",
+            "password": "a-long-passphrase",
+            "confirm_password": "a-long-passphrase",
+        },
+        ("registration",),
+    ),
+]
+
+
+@pytest.mark.features("csrf")
+@pytest.mark.parametrize(("path", "data", "needs"), POSTS, ids=[p[0] for p in POSTS])
+@pytest.mark.parametrize("token", ["missing", "empty", "wrong", "from-another-browser"])
+def test_post_without_a_valid_token_is_refused(step, app, client, path, data, needs, token):
+    require(step, *needs)
+    client.get("/login")  # the session now has a token; the request below lacks it
+    tokens = {
+        "missing": None,
+        "empty": "",
+        "wrong": "not-a-token",
+        "from-another-browser": AuthActions(app.test_client()).token(),
+    }
+    if tokens[token] is not None:
+        data = data | {"csrf_token": tokens[token]}
+    assert client.post(path, data=data).status_code == 400
+
+
+@pytest.mark.features("csrf", "logout")
+def test_logout_without_a_token_keeps_you_logged_in(client, auth):
+    auth.login("alice")
+    assert client.post("/logout").status_code == 400
+    assert client.get("/profile").status_code == 200
+
+
+@pytest.mark.features("csrf", "logout")
+def test_logout_button_carries_a_token(client, auth):
+    auth.login("alice")
+    assert csrf_token(client.get("/").text)

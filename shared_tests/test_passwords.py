@@ -1,0 +1,113 @@
+"""Passwords: stored as bcrypt hashes, checked in the same time for everyone."""
+
+import re
+
+import bcrypt
+import pytest
+import sqlalchemy as sa
+
+from conftest import USERS
+from conftest import AuthActions
+from conftest import add_users
+
+BCRYPT_HASH = re.compile(r"^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
+
+
+def stored_strings(database_url):
+    """Every string in every table of the database, read from outside the app."""
+    engine = sa.create_engine(database_url)
+    try:
+        metadata = sa.MetaData()
+        metadata.reflect(engine)
+        with engine.connect() as connection:
+            return [
+                value
+                for table in metadata.sorted_tables
+                for row in connection.execute(table.select())
+                for value in row
+                if isinstance(value, str)
+            ]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.features("database", "password-hash")
+def test_database_holds_hashes_not_passwords(app, database_url):
+    strings = stored_strings(database_url)
+    for user in USERS.values():
+        assert not any(user["password"] in value for value in strings)
+    hashes = [value for value in strings if BCRYPT_HASH.match(value)]
+    assert len(hashes) == len(USERS)
+    assert len(set(hashes)) == len(hashes)
+
+
+@pytest.mark.features("database", "password-hash")
+def test_same_password_different_hashes(step, app, runner, database_url):
+    """A random salt per hash: equal passwords do not give equal hashes."""
+    for name in ("carol", "dave"):
+        args = ["create-user", name] + (["--email", f"{name}@example.com"] if "email" in step.features else [])
+        assert runner.invoke(args=args, input="same-password\nsame-password\n").exit_code == 0
+    hashes = [value for value in stored_strings(database_url) if BCRYPT_HASH.match(value)]
+    assert len(set(hashes)) == len(USERS) + 2
+
+
+@pytest.mark.features("database", "password-hash")
+def test_default_cost_is_at_least_12(step, fresh_copy, tmp_path, monkeypatch):
+    """With no configuration the app uses a production cost factor."""
+    url = f"sqlite:///{tmp_path / 'cost.sqlite'}"
+    monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", url)
+    app = fresh_copy()
+    add_users(app, step)
+    costs = {int(BCRYPT_HASH.match(value).group(1)) for value in stored_strings(url) if BCRYPT_HASH.match(value)}
+    assert costs
+    assert min(costs) >= 12
+
+
+@pytest.mark.features("login", "password-hash")
+@pytest.mark.parametrize(
+    "password",
+    ["wonderland" + "x" * 63, "wonderland" + "\u00e9" * 40, "\U0001f600" * 100],
+    ids=["73-bytes", "90-bytes", "400-bytes"],
+)
+def test_login_with_an_overlong_password_is_just_wrong(client, auth, password):
+    response = auth.login("alice", password)
+    assert response.status_code == 200
+    assert "Invalid username or password." in response.text
+
+
+@pytest.mark.features("database", "login", "password-hash")
+def test_no_match_on_the_first_72_bytes_alone(step, app, runner):
+    """bcrypt reads 72 bytes; a longer try must not pass because its start matches."""
+    password = "p" * 72
+    args = ["create-user", "carol"] + (["--email", "carol@example.com"] if "email" in step.features else [])
+    assert runner.invoke(args=args, input=f"{password}\n{password}\n").exit_code == 0
+    client = app.test_client()
+    assert AuthActions(client).login("carol", password + "p").status_code == 200
+    assert AuthActions(client).login("carol", password).headers["Location"] == "/profile"
+
+
+@pytest.fixture
+def bcrypt_calls(monkeypatch):
+    """Count every bcrypt hash computation (a password check is one)."""
+    calls = []
+    for name in ("hashpw", "checkpw"):
+        real = getattr(bcrypt, name)
+
+        def spy(*args, _real=real, _name=name):
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(bcrypt, name, spy)
+    return calls
+
+
+@pytest.mark.features("login", "timing-safe-login")
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("alice", "wrong password"), ("nobody", "wrong password"), ("alice", "wonderland")],
+    ids=["known-user", "unknown-user", "right-password"],
+)
+def test_every_login_checks_one_password(auth, bcrypt_calls, username, password):
+    """The same work for an unknown user as for a known one: no timing oracle."""
+    auth.login(username, password)
+    assert len(bcrypt_calls) == 1, bcrypt_calls

@@ -1,0 +1,30 @@
+"""`flask --app steps/03_flask_login create-user NAME`: add a user."""
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy.exc import IntegrityError
+
+from .extensions import db
+from .models import User
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.password_option(help="Asked for twice, hidden, when not given.")
+@with_appcontext
+def create_user(username, password):
+    """Add a user to the database."""
+    user = User(username=username)
+    try:
+        user.set_password(password)
+    except ValueError:
+        raise click.BadParameter("at most 72 bytes, please.", param_hint="password") from None
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The unique constraint, not a look-up first: two commands at once
+        # cannot both pass it.
+        db.session.rollback()
+        raise click.ClickException(f"The username {username!r} is already taken.") from None
+    click.echo(f"Created user {username!r} with id {user.id}.")

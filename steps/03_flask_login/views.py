@@ -1,0 +1,71 @@
+"""The pages: home, log in, profile, log out."""
+
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import session
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
+
+from .extensions import db
+from .extensions import login_manager
+from .forms import LoginForm
+from .models import User
+from .models import authenticate
+
+bp = Blueprint("views", __name__)
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    """Return the user whose id the session holds (or None).
+
+    Flask-Login calls this once per request that uses `current_user`.
+    """
+    return db.session.get(User, int(user_id))
+
+
+@bp.route("/")
+def index():
+    """The home page: who you are, and where to go."""
+    return render_template("index.html")
+
+
+@bp.route("/login", methods=("GET", "POST"))
+def login():
+    """Show the login form; on POST, check it and log the user in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("views.profile"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = authenticate(form.username.data, form.password.data)
+        if user is not None:
+            # A fresh session: nothing from before the login survives.
+            session.clear()
+            login_user(user, remember=form.remember.data)
+            return redirect(url_for("views.profile"))
+    if form.is_submitted():
+        # The same words whether the user is unknown or the password wrong.
+        error = "Invalid username or password."
+    return render_template("login.html", form=form, error=error)
+
+
+@bp.route("/profile")
+@login_required
+def profile():
+    """A page for logged-in users only."""
+    return render_template("profile.html")
+
+
+@bp.route("/logout", methods=("POST",))
+def logout():
+    """Forget the user. POST only: a link or an <img> must not log you out."""
+    # Also tells Flask-Login to delete the "remember me" cookie.
+    logout_user()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("views.index"))
