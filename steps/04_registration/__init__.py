@@ -1,0 +1,73 @@
+"""Step 04: a validated registration form, and safe redirects after login."""
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from .extensions import bcrypt
+from .extensions import csrf
+from .extensions import db
+from .extensions import login_manager
+
+
+def create_app(test_config=None):
+    """Create and configure the app: `flask --app steps/04_registration run`."""
+    # Every step keeps its own instance folder: its secret key, from step 03 its database.
+    app = Flask(__name__, instance_path=str(Path(__file__).parent / "instance"))
+    app.config.from_mapping(
+        # The browser sends the session cookie on links from other sites, but
+        # not on their forms or scripts: a first line against CSRF.
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Flask-Login's "remember me" cookie gets the same care as the session.
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        # A relative SQLite path lands in the instance folder, made on demand.
+        SQLALCHEMY_DATABASE_URI="sqlite:///users.sqlite",
+        # Each step up doubles the work of checking a password: 12 takes a
+        # few hundred milliseconds, slow for a guesser, fine for a login.
+        BCRYPT_LOG_ROUNDS=12,
+    )
+    # FLASK_SECRET_KEY=... and friends, from the environment.
+    app.config.from_prefixed_env()
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app)
+
+    db.init_app(app)
+    bcrypt.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    # Where login_required sends anonymous visitors, and how it says so.
+    login_manager.login_view = "views.login"
+    login_manager.login_message = "Please log in to access this page."
+    login_manager.login_message_category = "info"
+
+    from . import commands
+    from . import models
+    from . import views
+
+    app.register_blueprint(views.bp)
+    app.cli.add_command(commands.create_user)
+    with app.app_context():
+        db.create_all()  # makes the tables on first start; no-op after
+        # Hash the dummy password now, or the first login of an unknown
+        # user would take twice as long as any other.
+        models.dummy_hash(app.config["BCRYPT_LOG_ROUNDS"])
+    return app
+
+
+def instance_secret_key(app):
+    """Return a random key kept in the instance folder, made on first start.
+
+    Whoever knows the key can sign a cookie saying "I am user 1", so it is
+    never written in the code. Keeping it in a file means sessions survive a
+    restart of the server.
+    """
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)  # readable by its owner only
+    return key_file.read_text()

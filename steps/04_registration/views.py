@@ -1,0 +1,121 @@
+"""The pages: home, register, log in, profile, log out."""
+
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
+from sqlalchemy.exc import IntegrityError
+
+from .extensions import db
+from .extensions import login_manager
+from .forms import LoginForm
+from .forms import RegistrationForm
+from .models import User
+from .models import authenticate
+
+bp = Blueprint("views", __name__)
+
+
+def is_safe_next(target):
+    r"""True if `target` is a path on this site, safe to redirect to.
+
+    Only a path that starts with one slash passes: "/profile?tab=1".
+    Everything else could send the user to another site after they typed
+    their password there: "https://evil.example", "javascript:...", and
+    "//evil.example", which browsers read as "same scheme, other host" --
+    as they do "/\evil.example" (a backslash counts as a slash) and
+    "/\t/evil.example" (tabs and newlines are dropped). So: printable ASCII
+    only, a leading "/" not followed by another slash, and no backslash.
+    """
+    return (
+        target.isascii()
+        and target.isprintable()
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+    )
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    """Return the user whose id the session holds (or None).
+
+    Flask-Login calls this once per request that uses `current_user`.
+    """
+    return db.session.get(User, int(user_id))
+
+
+@bp.route("/")
+def index():
+    """The home page: who you are, and where to go."""
+    return render_template("index.html")
+
+
+@bp.route("/register", methods=("GET", "POST"))
+def register():
+    """Show the sign-up form; on POST, create the account and log it in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("views.profile"))
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        user = User(username=form.username.data, email=form.email.data)
+        user.set_password(form.password.data)
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Someone took the name or address between the form's check and
+            # now. Validating again finds them, and says which field.
+            db.session.rollback()
+            form.validate()
+        else:
+            session.clear()
+            login_user(user)
+            flash(f"Welcome, {user.username}! Your account is ready.", "success")
+            return redirect(url_for("views.profile"))
+    return render_template("register.html", form=form)
+
+
+@bp.route("/login", methods=("GET", "POST"))
+def login():
+    """Show the login form; on POST, check it and log the user in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("views.profile"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = authenticate(form.username.data, form.password.data)
+        if user is not None:
+            # A fresh session: nothing from before the login survives.
+            session.clear()
+            login_user(user, remember=form.remember.data)
+            # Back to the page that sent the visitor here, if it is ours.
+            next_page = request.args.get("next", "")
+            return redirect(next_page if is_safe_next(next_page) else url_for("views.profile"))
+    if form.is_submitted():
+        # The same words whether the user is unknown or the password wrong.
+        error = "Invalid username or password."
+    return render_template("login.html", form=form, error=error)
+
+
+@bp.route("/profile")
+@login_required
+def profile():
+    """A page for logged-in users only."""
+    return render_template("profile.html")
+
+
+@bp.route("/logout", methods=("POST",))
+def logout():
+    """Forget the user. POST only: a link or an <img> must not log you out."""
+    # Also tells Flask-Login to delete the "remember me" cookie.
+    logout_user()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("views.index"))
