@@ -125,6 +125,25 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def stored_strings(database_url):
+    """Every string in every table of the database, read from outside the app."""
+    import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
+
+    engine = sa.create_engine(database_url)
+    quote = engine.dialect.identifier_preparer.quote
+    try:
+        with engine.connect() as connection:
+            return [
+                value
+                for table in sa.inspect(connection).get_table_names()
+                for row in connection.execute(sa.text(f"SELECT * FROM {quote(table)}"))
+                for value in row
+                if isinstance(value, str)
+            ]
+    finally:
+        engine.dispose()
+
+
 class AuthActions:
     """Log in and out the way the browser does: through the forms."""
 

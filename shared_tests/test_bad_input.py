@@ -3,6 +3,8 @@
 import pytest
 
 from conftest import AuthActions
+from conftest import stored_strings
+from pages import inputs
 from pages import text
 
 INVALID = "Invalid username or password."
@@ -95,3 +97,49 @@ def test_hostile_get_paths(client, path):
     response = client.get(path)
     assert response.status_code < 500
     assert "Traceback" not in response.text
+
+
+REGISTER_REQUESTS = [
+    ("no-fields", b"csrf_token=TOKEN", FORM),
+    (
+        "100kB-fields",
+        b"csrf_token=TOKEN&username=" + b"u" * 100_000 + b"&email=" + b"e" * 100_000 + b"&password=" + b"p" * 100_000,
+        FORM,
+    ),
+    ("over-size-limit", b"csrf_token=TOKEN&username=carol&password=" + b"p" * 5_000_000, FORM),
+    (
+        "non-utf8",
+        b"csrf_token=TOKEN&username=%FF%FEcarol&email=%C3%28@example.com&password=%FFpassword1&confirm_password=%FFpassword1",
+        FORM,
+    ),
+    (
+        "nul-bytes",
+        b"csrf_token=TOKEN&username=car%00ol&email=carol%00@example.com&password=pass%00word1&confirm_password=pass%00word1",
+        FORM,
+    ),
+    (
+        "repeated-fields",
+        b"csrf_token=TOKEN&username=carol&username=alice&email=a@example.com&email=b@example.com",
+        FORM,
+    ),
+    ("json-body", b'{"username": "carol", "email": "carol@example.com"}', "application/json"),
+    (
+        "broken-multipart",
+        b'--xyz\r\nContent-Disposition: form-data; name="username"\r\n\r\ncarol',
+        "multipart/form-data; boundary=xyz",
+    ),
+]
+
+
+@pytest.mark.features("registration")
+@pytest.mark.parametrize(("case", "body", "content_type"), REGISTER_REQUESTS, ids=[r[0] for r in REGISTER_REQUESTS])
+def test_hostile_register_posts(client, database_url, case, body, content_type):
+    before = stored_strings(database_url)
+    response = send(client, "/register", "POST", body, content_type)
+    assert response.status_code < 500
+    assert "Traceback" not in response.text
+    if response.status_code == 200:
+        assert "username" in inputs(response.text)  # the form again
+    else:
+        assert 400 <= response.status_code < 500
+    assert stored_strings(database_url) == before  # no account, nothing changed

@@ -2,32 +2,14 @@
 
 import re
 
-import bcrypt
 import pytest
-import sqlalchemy as sa
 
 from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
+from conftest import stored_strings
 
 BCRYPT_HASH = re.compile(r"^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
-
-
-def stored_strings(database_url):
-    """Every string in every table of the database, read from outside the app."""
-    engine = sa.create_engine(database_url)
-    quote = engine.dialect.identifier_preparer.quote
-    try:
-        with engine.connect() as connection:
-            return [
-                value
-                for table in sa.inspect(connection).get_table_names()
-                for row in connection.execute(sa.text(f"SELECT * FROM {quote(table)}"))
-                for value in row
-                if isinstance(value, str)
-            ]
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.features("database", "password-hash")
@@ -88,6 +70,8 @@ def test_no_match_on_the_first_72_bytes_alone(step, app, runner):
 @pytest.fixture
 def bcrypt_calls(monkeypatch):
     """Count every bcrypt hash computation (a password check is one)."""
+    import bcrypt  # here, not on top: steps 01-02 do not install it
+
     calls = []
     for name in ("hashpw", "checkpw"):
         real = getattr(bcrypt, name)

@@ -1,0 +1,175 @@
+"""Registration (step 04+): the sign-up form, its rules, and the race for a name."""
+
+import threading
+
+import pytest
+
+from conftest import AuthActions
+from conftest import stored_strings
+from pages import inputs
+from pages import text
+
+GOOD = {
+    "username": "carol",
+    "email": "carol@example.com",
+    "password": "a-long-passphrase",
+    "confirm_password": "a-long-passphrase",
+}
+
+
+def accounts(database_url, username):
+    """How many stored strings are exactly this username: one per account."""
+    return sum(value == username for value in stored_strings(database_url))
+
+
+@pytest.mark.features("registration", "csrf")
+def test_register_form_has_its_fields(client):
+    response = client.get("/register")
+    assert response.status_code == 200
+    fields = inputs(response.text)
+    for name in ("username", "email", "csrf_token"):
+        assert name in fields
+    assert fields["password"].get("type") == "password"
+    assert fields["confirm_password"].get("type") == "password"
+
+
+@pytest.mark.features("registration", "profile")
+def test_register_creates_the_user_and_logs_them_in(client, auth, database_url):
+    response = auth.post("/register", GOOD)
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"] == "/profile"
+    profile = client.get("/profile")
+    assert profile.status_code == 200
+    assert "carol" in text(profile.text)
+    assert "3" in text(profile.text).split()  # after alice (1) and bob (2)
+    assert accounts(database_url, "carol") == 1
+
+
+@pytest.mark.features("registration", "login")
+def test_registered_user_can_log_in_later(app, auth):
+    auth.post("/register", GOOD)
+    auth.logout()
+    response = AuthActions(app.test_client()).login("carol", GOOD["password"])
+    assert response.headers["Location"] == "/profile"
+
+
+@pytest.mark.features("registration")
+def test_register_sends_a_logged_in_user_to_profile(client, auth):
+    auth.login("alice")
+    response = client.get("/register")
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"] == "/profile"
+
+
+# (changed fields, words of which one must appear in the new message)
+INVALID = {
+    "empty-username": ({"username": ""}, ["username", "required"]),
+    "short-username": ({"username": "ab"}, ["3"]),
+    "long-username": ({"username": "c" * 33}, ["32"]),
+    "space-in-username": ({"username": "car ol"}, ["letters", "characters"]),
+    "newline-after-username": ({"username": "carol\n"}, ["letters", "characters", "control"]),
+    "slash-in-username": ({"username": "car/ol"}, ["letters", "characters"]),
+    "accented-username": ({"username": "c\u00e5rol"}, ["letters", "characters"]),
+    "nul-in-username": ({"username": "car\x00ol"}, ["letters", "characters", "control"]),
+    "taken-username": ({"username": "alice"}, ["taken", "exists", "in use"]),
+    "taken-username-other-case": ({"username": "ALICE"}, ["taken", "exists", "in use"]),
+    "empty-email": ({"email": ""}, ["email", "address", "required"]),
+    "not-an-email": ({"email": "carol"}, ["email", "address"]),
+    "email-two-ats": ({"email": "carol@@example.com"}, ["email", "address"]),
+    "email-no-domain": ({"email": "carol@"}, ["email", "address"]),
+    "email-nul": ({"email": "carol\x00@example.com"}, ["email", "address", "control"]),
+    "taken-email": ({"email": "alice@example.com"}, ["registered", "taken", "in use"]),
+    "taken-email-other-case": ({"email": "Alice@Example.COM"}, ["registered", "taken", "in use"]),
+    "empty-password": ({"password": "", "confirm_password": ""}, ["password", "required"]),
+    "short-password": ({"password": "short", "confirm_password": "short"}, ["8"]),
+    "long-password": ({"password": "p" * 65, "confirm_password": "p" * 65}, ["64"]),
+    "password-over-72-bytes": ({"password": "\u00e9" * 40, "confirm_password": "\u00e9" * 40}, ["72", "bytes"]),
+    "passwords-differ": ({"confirm_password": "a-long-passphrasE"}, ["match", "differ", "same"]),
+    "no-confirmation": ({"confirm_password": ""}, ["again", "confirm", "match", "required"]),
+}
+
+
+@pytest.mark.features("registration")
+@pytest.mark.parametrize(("changes", "words"), INVALID.values(), ids=INVALID.keys())
+def test_invalid_registration_shows_the_form_again(app, client, auth, database_url, changes, words):
+    blank = set(text(client.get("/register").text).split())
+    username = (GOOD | changes)["username"]
+    before = accounts(database_url, username)
+    response = auth.post("/register", GOOD | changes)
+    assert response.status_code == 200
+    new_words = " ".join(w for w in text(response.text).split() if w not in blank).lower()
+    assert any(word in new_words for word in words), f"no message with any of {words}: {new_words!r}"
+    # No account was made, and what the user typed is still there.
+    assert accounts(database_url, username) == before
+    if "username" not in changes:
+        assert inputs(response.text)["username"].get("value") == GOOD["username"]
+    assert AuthActions(app.test_client()).login("carol", GOOD["password"]).status_code == 200
+
+
+@pytest.mark.features("registration")
+def test_every_offending_field_gets_its_message(auth):
+    response = auth.post("/register", {"username": "ab", "email": "nope", "password": "short", "confirm_password": "x"})
+    shown = text(response.text).lower()
+    assert response.status_code == 200
+    assert "3" in shown
+    assert "email" in shown
+    assert "8" in shown
+    assert any(word in shown for word in ("match", "differ", "same"))
+
+
+@pytest.fixture
+def inserts_wait_for_each_other():
+    """Hold every INSERT until `parties` of them are waiting, then let all go.
+
+    All the racing sign-ups have then passed the form's "is it taken?"
+    check, so only the database's unique index can stop the duplicates.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    barrier = {}
+
+    def hold(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT"):
+            barrier["barrier"].wait(timeout=20)
+
+    def arm(parties):
+        barrier["barrier"] = threading.Barrier(parties)
+        event.listen(Engine, "before_cursor_execute", hold)
+
+    yield arm
+    if event.contains(Engine, "before_cursor_execute", hold):
+        event.remove(Engine, "before_cursor_execute", hold)
+
+
+@pytest.mark.features("registration")
+@pytest.mark.parametrize("clash", ["username", "email"])
+def test_racing_sign_ups_make_one_account(app, database_url, inserts_wait_for_each_other, clash):
+    racers = 6
+    forms = []
+    for n in range(racers):
+        form = dict(GOOD, username=f"racer{n}", email=f"racer{n}@example.com")
+        form[clash] = GOOD[clash]
+        forms.append(form)
+    # Each racer is a browser of its own, with its own session and token.
+    browsers = [AuthActions(app.test_client()) for _ in forms]
+    inserts_wait_for_each_other(racers)
+    responses = [None] * racers
+
+    def sign_up(n):
+        responses[n] = browsers[n].post("/register", forms[n])
+
+    threads = [threading.Thread(target=sign_up, args=(n,)) for n in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    winners = [r for r in responses if r.status_code in (302, 303)]
+    losers = [r for r in responses if r.status_code == 200]
+    assert len(winners) == 1
+    assert len(losers) == racers - 1
+    for response in losers:
+        shown = text(response.text).lower()
+        assert "taken" in shown or "registered" in shown
+    assert accounts(database_url, GOOD[clash]) == 1
