@@ -11,6 +11,7 @@ and HTTP, so the same tests can check a learner's own app.
 import itertools
 import os
 import shutil
+import uuid
 
 import pytest
 
@@ -78,8 +79,29 @@ def create_app(step):
 
 @pytest.fixture
 def database_url(tmp_path):
-    """A fresh, empty database for one test (steps 01-02 ignore it)."""
-    return f"sqlite:///{tmp_path / 'test.sqlite'}"
+    """A fresh, empty database for one test (steps 01-02 ignore it).
+
+    A SQLite file in tmp_path; or, when FLASK_SQLALCHEMY_DATABASE_URI names a
+    database server (as in `nox -s tests-postgres`), a new database on that
+    server, dropped after the test.
+    """
+    server = os.environ.get("FLASK_SQLALCHEMY_DATABASE_URI", "")
+    if not server or server.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        return
+    import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
+
+    name = f"test_{uuid.uuid4().hex}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            # FORCE: the test's app may still hold pooled connections.
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture
@@ -112,7 +134,12 @@ def app(step, create_app, test_config):
     """The step's app, made by its create_app(), with alice and bob as users."""
     app = create_app(test_config)
     add_users(app, step)
-    return app
+    yield app
+    # Close pooled database connections now, not whenever they are collected.
+    if "sqlalchemy" in app.extensions:
+        with app.app_context():
+            for engine in app.extensions["sqlalchemy"].engines.values():
+                engine.dispose()
 
 
 @pytest.fixture
