@@ -116,6 +116,34 @@ def lint(session):
     session.run("ruff", "format", "--check", ".")
 
 
+def install_every_step(session, *groups):
+    """Install what every step declares (each requirement once), and the named groups."""
+    steps = [req for step in STEPS.values() for req in step.dependencies]
+    extra = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
+    session.install(*dict.fromkeys(steps + extra))
+
+
+@nox.session
+def e2e(session):
+    """Drive every step in a real, headless Chromium (the system's; nothing is downloaded).
+
+    `nox -s e2e -- --step 04` picks steps; other options go to pytest, for
+    example `-- --headed` where there is a screen.
+    """
+    install_every_step(session, "e2e")
+    session.run("pytest", "e2e_tests", *session.posargs)
+
+
+@nox.session(default=False)
+def screenshots(session):
+    """Write the docs' screenshots into docs/_static/screenshots/<step>/; commit them.
+
+    `nox -s screenshots -- 04` redoes one step's.
+    """
+    install_every_step(session, "e2e")
+    session.run("python", "e2e_tests/screenshots.py", *session.posargs)
+
+
 @nox.session(default=False)
 def serve(session):
     """Serve a step on http://127.0.0.1:5000: the last one, or `nox -s serve -- 01`.

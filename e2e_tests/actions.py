@@ -1,0 +1,66 @@
+"""What a learner does in the browser, as small functions on a Playwright page.
+
+The tests and the screenshot script share them. They find fields by the
+names the contract gives them (`username`, `password`, `remember`...), and
+type into them as a person would.
+"""
+
+import re
+
+from liveserver import USERS
+
+LOG_OUT = re.compile(r"log ?out", re.IGNORECASE)
+
+
+def field(page, name):
+    return page.locator(f'form [name="{name}"]')
+
+
+def type_into(page, name, value):
+    """Click into the field and type the value, key by key."""
+    box = field(page, name)
+    box.click()
+    box.press_sequentially(value)
+
+
+def log_in(page, server, username="alice", password=None, remember=False, path="/login"):
+    """Open the login page, fill the form and press Enter in the password field."""
+    if password is None:
+        password = USERS[username]["password"]
+    page.goto(server.url(path))
+    type_into(page, "username", username)
+    type_into(page, "password", password)
+    if remember:
+        field(page, "remember").check()
+    # Enter submits the form, as a click on its button would.
+    field(page, "password").press("Enter")
+    page.wait_for_load_state()
+
+
+def log_out(page, server):
+    """Press the log-out button on the home page (every step has one there)."""
+    page.goto(server.url("/"))
+    page.get_by_role("button", name=LOG_OUT).click()
+    page.wait_for_load_state()
+
+
+BAD_SIGN_UP = {
+    "username": "a b",
+    "email": "not-an-address",
+    "password": "short",
+    "confirm_password": "different",
+}
+
+
+def register(page, server, fields):
+    """Fill the sign-up form with `fields` and press Enter."""
+    page.goto(server.url("/register"))
+    for name, value in fields.items():
+        type_into(page, name, value)
+    field(page, "confirm_password").press("Enter")
+    page.wait_for_load_state()
+
+
+def words(page):
+    """The words the page shows (punctuation around them dropped)."""
+    return re.findall(r"[\w.@-]+", page.locator("body").inner_text())

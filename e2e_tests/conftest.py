@@ -1,0 +1,125 @@
+"""Fixtures for the browser tests: a real server per step, a real Chromium.
+
+Every test that asks for `step` (or `server`) runs once per step, with the
+step folder as its id, and is skipped where the step does not declare the
+features it checks (`@pytest.mark.features(...)`), as in shared_tests/.
+`pytest e2e_tests --step 03` picks steps the same way.
+"""
+
+import contextlib
+import sys
+from pathlib import Path
+
+import pytest
+
+# stepkit (step discovery, features) lives with the shared suite.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "shared_tests"))
+
+from chromium import HOW_TO_INSTALL  # noqa: E402
+from chromium import launch_args  # noqa: E402
+from liveserver import serve  # noqa: E402
+from stepkit import discover  # noqa: E402
+from stepkit import select  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "features(*names): the step features this test checks")
+    try:
+        config.e2e_steps = select(discover(), config.getoption("step")) if config.getoption("step") else discover()
+    except LookupError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_generate_tests(metafunc):
+    """One run per step; a step lacking a feature the test checks is skipped, saying which."""
+    if "step" not in metafunc.fixturenames:
+        return
+    wanted = [name for marker in metafunc.definition.iter_markers("features") for name in marker.args]
+    params = []
+    for step in metafunc.config.e2e_steps:
+        lacking = step.missing(wanted)
+        skip = pytest.mark.skip(reason=f"{step.name} does not teach {', '.join(lacking)} yet")
+        params.append(pytest.param(step, id=step.name, marks=[skip] if lacking else []))
+    metafunc.parametrize("step", params, scope="session")
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory):
+    """Each step's live server, started on first use and stopped at the end of the run.
+
+    Kept for the whole run, so that however pytest orders the tests, a step
+    is started (and its users created) only once.
+    """
+    with contextlib.ExitStack() as stack:
+        started = {}
+
+        def get(step):
+            if step.name not in started:
+                started[step.name] = stack.enter_context(serve(step, tmp_path_factory.mktemp(step.name)))
+            return started[step.name]
+
+        yield get
+
+
+@pytest.fixture
+def server(step, servers):
+    """The step, served by `flask run` in its own process on a free loopback port.
+
+    It runs a copy of the step with a fresh instance folder; alice and bob
+    exist (made with `create-user` where the step has a database).
+    """
+    return servers(step)
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(request):
+    """Fail any test during which its step's server answered 500 or logged a traceback."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    live = request.getfixturevalue("server")
+    before = len(live.errors())
+    yield
+    assert live.errors()[before:] == [], f"the server logged errors; see {live.log}"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args, browser_type):
+    """Launch the system's Chromium, headless; never download one.
+
+    With none installed the run stops at once with one line saying how to
+    install one, rather than a traceback in every test.
+    """
+    args = launch_args(bundled_path=browser_type.executable_path)
+    if args is None:
+        pytest.exit(HOW_TO_INSTALL, returncode=1)
+    # --headed (and other command-line choices) still win.
+    return {**args, **browser_type_launch_args}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """Every page at the viewport the docs' screenshots use."""
+    return {**browser_context_args, "viewport": {"width": 800, "height": 600}}
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    """None: each step has a server of its own, so tests build URLs with `server.url()`.
+
+    This also stands in for pytest-base-url's fixture of the same name, which
+    newer pytest warns about (and this suite turns warnings into errors).
+    """
+    return None
+
+
+@pytest.fixture
+def new_context(new_context):
+    """pytest-playwright's context factory, waiting 10 s rather than 30 for what never comes."""
+
+    def make(**kwargs):
+        context = new_context(**kwargs)
+        context.set_default_timeout(10_000)
+        return context
+
+    return make

@@ -1,0 +1,75 @@
+"""Write the docs' screenshots: `nox -s screenshots` (or `python e2e_tests/screenshots.py`).
+
+For each step: its login page showing an error, the profile page and, where
+the step teaches registration, the sign-up form showing its field errors.
+Each step is served and driven exactly as the browser tests do it, at one
+fixed viewport, and every image must stay under MAX_BYTES.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "shared_tests")]
+
+from actions import BAD_SIGN_UP  # noqa: E402
+from actions import log_in  # noqa: E402
+from actions import register  # noqa: E402
+from chromium import HOW_TO_INSTALL  # noqa: E402
+from chromium import launch_args  # noqa: E402
+from liveserver import serve  # noqa: E402
+from stepkit import discover  # noqa: E402
+from stepkit import select  # noqa: E402
+
+OUT = HERE.parent / "docs" / "_static" / "screenshots"
+VIEWPORT = {"width": 800, "height": 600}
+MAX_BYTES = 100_000
+
+
+def shots(step):
+    """(file name, what to do on a fresh page) for each picture of this step."""
+    yield "login-error", lambda page, server: log_in(page, server, "alice", "not-her-password")
+    yield "profile", lambda page, server: log_in(page, server, "alice")
+    if "registration" in step.features:
+        yield "register-errors", lambda page, server: register(page, server, BAD_SIGN_UP)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("steps", nargs="*", help="only these steps (folder names or numbers)")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where to write them (default: {OUT})")
+    options = parser.parse_args(argv)
+    steps = select(discover(), options.steps) if options.steps else discover()
+    too_big = []
+    with sync_playwright() as playwright:
+        launch = launch_args(bundled_path=playwright.chromium.executable_path)
+        if launch is None:
+            sys.exit(HOW_TO_INSTALL)
+        browser = playwright.chromium.launch(**launch)
+        for step in steps:
+            folder = options.out / step.name
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory() as temp, serve(step, Path(temp)) as server:
+                for name, act in shots(step):
+                    # A new context each time: no cookies from the picture before.
+                    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+                    page = context.new_page()
+                    act(page, server)
+                    path = folder / f"{name}.png"
+                    page.screenshot(path=path, animations="disabled", caret="hide")
+                    context.close()
+                    size = path.stat().st_size
+                    print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}: {size} bytes")
+                    if size >= MAX_BYTES:
+                        too_big.append(f"{path} is {size} bytes, over {MAX_BYTES}")
+        browser.close()
+    if too_big:
+        sys.exit("\n".join(too_big))
+
+
+if __name__ == "__main__":
+    main()
