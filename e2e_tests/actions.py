@@ -38,10 +38,12 @@ def log_in(page, server, username="alice", password=None, remember=False, path="
 
 
 def log_out(page, server):
-    """Press the log-out button on the home page (every step has one there)."""
+    """Press the log-out button on the home page (every step has one there); return the response."""
     page.goto(server.url("/"))
-    page.get_by_role("button", name=LOG_OUT).click()
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name=LOG_OUT).click()
     page.wait_for_load_state()
+    return navigation.value  # the response to the last request of the redirect chain
 
 
 BAD_SIGN_UP = {
