@@ -43,7 +43,7 @@ def test_bad_sign_up_shows_a_message_at_each_field(page, server):
     expect(field(page, "password")).to_have_value("")
 
 
-@pytest.mark.features("registration", "profile", "login", "logout")
+@pytest.mark.features("registration", "profile", "login")
 def test_sign_up_then_log_in_again(page, server):
     password = "a-long-passphrase"
     fields = {"username": "carol", "email": "carol@example.com", "password": password, "confirm_password": password}
