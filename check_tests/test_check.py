@@ -18,7 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
+from stepkit import app_entry  # noqa: E402
+from stepkit import copy_app  # noqa: E402
 from stepkit import discover  # noqa: E402
+from stepkit import requirements_near  # noqa: E402
 
 STEPS = {step.number: step for step in discover()}
 BY_FEATURE = {
@@ -62,8 +65,13 @@ def test_a_copy_of_each_step_keeps_its_contract(tmp_path, number):
     assert f"Your app keeps all {len(kept)} contract lines checked for step {number}." in output
 
 
-def test_a_single_module_with_a_module_level_app_is_checked_too(tmp_path):
-    """A flat app.py beside its templates, with `app = Flask(...)` at module level, as many tutorials have it."""
+@pytest.mark.parametrize(
+    "ending",
+    ["\n\napp = _make_app()\n", "\n\ndef create_app():\n    return _make_app()\n"],
+    ids=["module-level-app", "factory-without-arguments"],
+)
+def test_a_single_module_app_is_checked_too(tmp_path, ending):
+    """A flat app.py beside its templates and modules, as many tutorials have it."""
     step = STEPS["01"]
     folder = tmp_path / "flat"
     shutil.copytree(step.path / "templates", folder / "templates")
@@ -71,8 +79,7 @@ def test_a_single_module_with_a_module_level_app_is_checked_too(tmp_path):
         (folder / name).write_text((step.path / name).read_text().replace("from .models", "from models"))
     package = (step.path / "__init__.py").read_text()
     (folder / "app.py").write_text(
-        package.replace("from . import views", "import views").replace("def create_app(", "def _make_app(")
-        + "\n\napp = _make_app()\n"
+        package.replace("from . import views", "import views").replace("def create_app(", "def _make_app(") + ending
     )
     code, output = check(folder / "app.py", "01")
     assert code == 0, output
@@ -235,3 +242,42 @@ def test_every_shared_test_names_its_contract_line():
                 if not any(mark.startswith("pytest.mark.contract(") for mark in marks):
                     missing.append(f"{path.name}::{node.name}")
     assert missing == [], "add @pytest.mark.contract(...) to these"
+
+
+def test_app_entry_reads_paths_as_flask_does(tmp_path):
+    (tmp_path / "package").mkdir()
+    (tmp_path / "package" / "__init__.py").touch()
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "wsgi.py").touch()
+    (tmp_path / "module.py").touch()
+    assert app_entry(tmp_path / "package") == tmp_path / "package"
+    assert app_entry(tmp_path / "project") == tmp_path / "project" / "wsgi.py"
+    assert app_entry(tmp_path / "module.py") == tmp_path / "module.py"
+    for wrong in ("notes.txt", "missing"):
+        (tmp_path / "notes.txt").touch()
+        with pytest.raises(LookupError):
+            app_entry(tmp_path / wrong)
+
+
+def test_copy_app_takes_a_module_with_its_folder_but_not_its_state(tmp_path):
+    project = tmp_path / "project"
+    for name in ("app.py", "templates/base.html", "instance/secret_key", ".venv/bin/python", "site.db"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).touch()
+    copy = copy_app(project / "app.py", tmp_path / "copy")
+    assert copy == tmp_path / "copy" / "project" / "app.py"
+    copied = sorted(str(p.relative_to(copy.parent)) for p in copy.parent.rglob("*"))
+    assert copied == ["app.py", "templates", "templates/base.html"]
+
+
+def test_requirements_beside_the_app_or_in_its_package(tmp_path):
+    (tmp_path / "package").mkdir()
+    (tmp_path / "module.py").touch()
+    assert requirements_near(tmp_path / "module.py") == []
+    (tmp_path / "requirements.txt").touch()
+    (tmp_path / "package" / "requirements.txt").touch()
+    assert requirements_near(tmp_path / "module.py") == [tmp_path / "requirements.txt"]
+    assert requirements_near(tmp_path / "package") == [
+        tmp_path / "package" / "requirements.txt",
+        tmp_path / "requirements.txt",
+    ]
