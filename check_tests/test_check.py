@@ -203,7 +203,18 @@ def without_create_user(tmp):
     return app
 
 
+def importing_itself_by_name(tmp):
+    app = learner_copy("03", tmp)
+    edit(app / "__init__.py", "    from . import views", "    from my_login_app import views")
+    return app
+
+
 UNSTARTABLE += [
+    (
+        "package-importing-itself-by-name",
+        importing_itself_by_name,
+        "Your app crashed while starting: ModuleNotFoundError: No module named 'my_login_app' (__init__.py, line ",
+    ),
     (
         "no-create-user-command",
         without_create_user,

@@ -91,13 +91,17 @@ def load(step):
         return load_module(step.path, step.name)
     except SyntaxError as error:
         stop(f"Your app could not be imported: {where(error.filename, error.lineno)} has a syntax error ({error.msg}).")
-    except ModuleNotFoundError as error:
-        hint = "install it (`nox -s check` installs what the step declares, and your requirements.txt)"
-        if step.path.is_dir() and (error.name or "").partition(".")[0] == step.path.name:
-            hint = "inside a package, import its own modules relatively: `from . import views`"
-        stop(f"Your app could not be imported: {raised(error, step)}; {hint}.")
     except (Exception, SystemExit) as error:  # not Ctrl-C: that still stops the run
-        stop(f"Your app could not be imported: {raised(error, step)}.")
+        stop(f"Your app could not be imported: {raised(error, step)}{hint(error, step)}.")
+
+
+def hint(error, step):
+    """What to do about a module that was not found, if that is the error."""
+    if not isinstance(error, ModuleNotFoundError):
+        return ""
+    if step.path.is_dir() and (error.name or "").partition(".")[0] == step.path.name:
+        return "; inside a package, import its own modules relatively: `from . import views`"
+    return "; install it (`nox -s check` installs what the step declares, and your requirements.txt)"
 
 
 def start(step, module):
@@ -125,7 +129,7 @@ def start(step, module):
         try:
             app = factory(settings)
         except (Exception, SystemExit) as error:
-            stop(f"Your app crashed while starting: {raised(error, step)}.")
+            stop(f"Your app crashed while starting: {raised(error, step)}{hint(error, step)}.")
         if not hasattr(app, "test_client"):
             stop(f"Cannot check your app: its factory returned {type(app).__name__}, not a Flask app.")
         if "database" not in step.features:
