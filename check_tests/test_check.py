@@ -308,3 +308,13 @@ def test_requirements_beside_the_app_or_in_its_package(tmp_path):
         tmp_path / "package" / "requirements.txt",
         tmp_path / "requirements.txt",
     ]
+
+
+def test_without_app_path_the_suite_runs_as_before():
+    """The report and the deselection belong to --app-path alone: the steps' own runs are untouched."""
+    command = [sys.executable, "-m", "pytest", "--step", "01", "-p", "no:cacheprovider", "-q"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout
+    assert "deselected" not in result.stdout
+    assert "contract lines" not in result.stdout
+    assert "does not teach" in result.stdout  # the usual skip summary is still there

@@ -202,12 +202,14 @@ class ContractReport:
         if report.when == "call" or report.outcome != "passed":
             message, checked = explain(call.excinfo, self.step) if report.failed else ("", "")
             if report.failed and report.when != "call":
-                message = f"the check could not even start: {message}"
-            result = (self.test_id(item), report.outcome, message, checked)
+                stage = "start" if report.when == "setup" else "clean up"
+                message = f"the check could not {stage}: {message}"
+            result = (self.short_id(item), report.outcome, message, checked)
             self.lines.setdefault(contract_line(item), []).append(result)
         return report
 
-    def test_id(self, item):
+    def short_id(self, item):
+        """The test's name and case, without the step's id that every case shares."""
         params = item.name.partition("[")[2].rstrip("]").replace(self.step.name, "").strip("-").replace("--", "-")
         return f"{item.originalname}[{params}]" if params else item.originalname
 
