@@ -20,6 +20,7 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
 from stepkit import discover  # noqa: E402
+from stepkit import requirements_near  # noqa: E402
 from stepkit import select  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
@@ -160,3 +161,38 @@ def serve(session):
         step = found.name
     install_step(session, step)
     session.run("flask", "--app", f"steps/{step}", "run", *args)
+
+
+@nox.session(default=False)
+def check(session):
+    """Check your own app against a step's contract: `nox -s check -- 03 path/to/your/app`.
+
+    Installs what that step declares, and the requirements.txt beside your
+    app if there is one, then prints which contract lines your app keeps and
+    which it breaks. Anything after the path goes to pytest: `--tb=short`
+    shows each failure's traceback, `-k logout` checks fewer things.
+    """
+    args = list(session.posargs)
+    if len(args) < 2 or args[0].startswith("-") or args[1].startswith("-"):
+        session.error("say which step and which app: nox -s check -- 03 path/to/your/app")
+    wanted, path, *rest = args
+    try:
+        [step] = select(STEPS.values(), [wanted])
+    except (LookupError, ValueError) as error:
+        session.error(str(error))
+    # nox runs from the repository root; the path is relative to where you typed it.
+    app = Path(session.invoked_from, path).resolve()
+    install_step(session, step.name, "test")
+    for requirements in requirements_near(app):
+        session.install("-r", str(requirements))
+    # `--app-path=PATH` in one word: pytest would take a separate PATH outside
+    # this repository for a test folder, and look for its settings there.
+    session.run("pytest", f"--app-path={app}", "--as-step", step.name, *rest)
+
+
+@nox.session(name="check-selftest")
+def check_selftest(session):
+    """Test `nox -s check` itself: copies of each step pass, copies with one break fail naming it."""
+    everything = dict.fromkeys(dep for step in STEPS.values() for dep in step.dependencies)
+    session.install(*everything, *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", "check_tests", *session.posargs)

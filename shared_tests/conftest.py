@@ -16,8 +16,10 @@ import uuid
 import jinja2
 import pytest
 
+from learner_check import learner_app
 from pages import csrf_token
 from stepkit import app_factory
+from stepkit import copy_app
 from stepkit import discover
 from stepkit import load_module
 from stepkit import select
@@ -39,6 +41,10 @@ def pytest_configure(config):
         except LookupError as error:
             raise pytest.UsageError(str(error)) from None
     config.steps = steps
+    config.addinivalue_line("markers", "contract(line): the line of the contract this test checks, for --app-path")
+    if config.getoption("app_path"):
+        # A learner's own app in place of the steps; --as-step says which contract.
+        config.steps = learner_app(config, steps, _modules)
 
 
 def pytest_generate_tests(metafunc):
@@ -276,9 +282,7 @@ def fresh_copy(step, tmp_path, monkeypatch):
             monkeypatch.delenv(name)
 
     def start(copy="first"):
-        folder = tmp_path / copy / step.path.name
-        if not folder.exists():
-            shutil.copytree(step.path, folder, ignore=shutil.ignore_patterns("instance", "__pycache__"))
+        folder = copy_app(step.path, tmp_path / copy)
         module = load_module(folder, f"copy{next(_copies)}_{step.name}")
         return app_factory(module)()
 

@@ -5,6 +5,8 @@ library (and tomli on Python 3.10).
 """
 
 import importlib.util
+import inspect
+import shutil
 import sys
 from dataclasses import dataclass
 from dataclasses import field
@@ -28,6 +30,8 @@ class Step:
     title: str = ""
     features: frozenset = field(default_factory=frozenset)
     dependencies: tuple = ()
+    # For a learner's own app (`pytest --app-path`): the step it is checked as.
+    checked_as: "Step | None" = None
 
     @classmethod
     def from_dir(cls, path):
@@ -66,6 +70,53 @@ def select(steps, wanted):
     return chosen
 
 
+# Where `flask run` looks for an app in a folder when --app names none.
+APP_FILES = ("app.py", "wsgi.py")
+
+# Left out of a copy: generated state (a copy starts with none) and tools' folders.
+NOT_COPIED = shutil.ignore_patterns("instance", "__pycache__", ".*", "venv", "node_modules", "*.db", "*.sqlite*")
+
+
+def app_entry(path):
+    """The package folder or .py file that `path` names, read the way `flask --app` reads it.
+
+    A package folder (with __init__.py) or a .py file is itself the app; a
+    plain folder stands for the app.py or wsgi.py inside it.
+    """
+    path = Path(path)
+    if path.is_dir() and not (path / "__init__.py").is_file():
+        for name in APP_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise LookupError(f"{path} is neither a package (it has no __init__.py) nor a folder holding app.py or wsgi.py")
+    if path.is_dir() or (path.is_file() and path.suffix == ".py"):
+        return path
+    if not path.exists():
+        raise LookupError(f"there is no file or folder at {path}")
+    raise LookupError(f"{path} is neither a .py file nor a package folder")
+
+
+def copy_app(path, folder):
+    """Copy the app at `path` (a package, or a module with its folder) into `folder`.
+
+    Returns the copy's path, to give to load_module(). A module is copied with
+    the folder it sits in, since its templates and neighbour modules live there.
+    """
+    path = Path(path)
+    source = path if path.is_dir() else path.parent
+    target = Path(folder) / source.name
+    if not target.exists():
+        shutil.copytree(source, target, ignore=NOT_COPIED)
+    return target if path.is_dir() else target / path.name
+
+
+def requirements_near(path):
+    """The requirements.txt files that go with the app at `path`: beside it, or in its package."""
+    path = Path(path)
+    places = [path, path.parent] if path.is_dir() else [path.parent]
+    return [place / "requirements.txt" for place in places if (place / "requirements.txt").is_file()]
+
+
 def load_module(path, module_name):
     """Import the package (a folder) or module (a .py file) at `path`.
 
@@ -80,6 +131,10 @@ def load_module(path, module_name):
         )
     else:
         spec = importlib.util.spec_from_file_location(module_name, path)
+        # A lone module may import its neighbours (`import models`), as it can
+        # under `flask --app app.py`. Appended, so the suite's modules still win.
+        if str(path.parent) not in sys.path:
+            sys.path.append(str(path.parent))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -91,15 +146,34 @@ def load_module(path, module_name):
 
 
 def app_factory(module):
-    """The module's `create_app`, or a factory returning its module-level `app`."""
-    if hasattr(module, "create_app"):
-        return module.create_app
+    """The module's `create_app`, or a factory returning its module-level `app`.
 
-    if hasattr(module, "app"):
+    Flask's own names are accepted too (`make_app`, `application`). A factory
+    that takes no test_config, or a module-level app, gets the test settings
+    only after the app is made: the returned factory's `late_config` says so.
+    """
+    for name in ("create_app", "make_app"):
+        factory = getattr(module, name, None)
+        if callable(factory):
+            if inspect.signature(factory).parameters:
+                return factory
+
+            def configured_after(test_config=None, factory=factory):
+                app = factory()
+                app.config.update(test_config or {})
+                return app
+
+            configured_after.late_config = True
+            return configured_after
+
+    app = next((getattr(module, name) for name in ("app", "application") if hasattr(module, name)), None)
+    if app is not None:
 
         def existing_app(test_config=None):
-            module.app.config.update(test_config or {})
-            return module.app
+            app.config.update(test_config or {})
+            return app
 
+        existing_app.late_config = True
         return existing_app
-    raise AttributeError(f"{module.__name__} has neither create_app() nor app")
+    where = getattr(module, "__file__", None) or module.__name__
+    raise AttributeError(f"{where} has neither a create_app() factory nor a module-level app")

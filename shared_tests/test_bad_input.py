@@ -56,6 +56,7 @@ def send(client, path, method, body, content_type):
     return client.open(path, method=method, data=body.replace(b"TOKEN", token.encode()), content_type=content_type)
 
 
+@pytest.mark.contract("Bad input to POST /login gets a 4xx or the form again, never a 500")
 @pytest.mark.features("login")
 @pytest.mark.parametrize(("case", "method", "body", "content_type"), REQUESTS, ids=[r[0] for r in REQUESTS])
 def test_hostile_login_posts(client, auth, case, method, body, content_type):
@@ -73,6 +74,7 @@ def test_hostile_login_posts(client, auth, case, method, body, content_type):
     assert AuthActions(client).login("alice").headers.get("Location") == "/profile"
 
 
+@pytest.mark.contract("Bad input to POST /logout gets a 4xx, never a 500")
 @pytest.mark.features("logout")
 @pytest.mark.parametrize(("case", "method", "body", "content_type"), REQUESTS, ids=[r[0] for r in REQUESTS])
 def test_hostile_logout_posts(client, case, method, body, content_type):
@@ -81,6 +83,7 @@ def test_hostile_logout_posts(client, case, method, body, content_type):
     assert "Traceback" not in response.text
 
 
+@pytest.mark.contract("Odd paths and query strings get a page or a 4xx, never a 500")
 @pytest.mark.features("login", "profile")
 @pytest.mark.parametrize(
     "path",
@@ -131,6 +134,7 @@ REGISTER_REQUESTS = [
 ]
 
 
+@pytest.mark.contract("Bad input to POST /register gets a 4xx or the form again, and stores nothing")
 @pytest.mark.features("registration")
 @pytest.mark.parametrize(("case", "body", "content_type"), REGISTER_REQUESTS, ids=[r[0] for r in REGISTER_REQUESTS])
 def test_hostile_register_posts(client, database_url, case, body, content_type):

@@ -14,6 +14,7 @@ def create_user(runner, step, username, password, confirm=None, email="carol@exa
     return runner.invoke(args=args, input=f"{password}\n{confirm}\n")
 
 
+@pytest.mark.contract("flask create-user NAME adds a user, asking for the password twice without showing it")
 @pytest.mark.features("database", "login")
 def test_create_user_then_log_in(step, app, runner):
     result = create_user(runner, step, "carol", "a-long-passphrase")
@@ -23,6 +24,7 @@ def test_create_user_then_log_in(step, app, runner):
     assert response.headers["Location"] == "/profile"
 
 
+@pytest.mark.contract("create-user refuses a taken name with a short, clear message")
 @pytest.mark.features("database")
 @pytest.mark.parametrize("username", ["alice", "bob"])
 def test_create_user_with_a_taken_name_fails_clearly(step, runner, username):
@@ -33,6 +35,7 @@ def test_create_user_with_a_taken_name_fails_clearly(step, runner, username):
     assert len(result.output.strip().splitlines()[-1]) < 200
 
 
+@pytest.mark.contract("create-user refuses two different passwords and creates nobody")
 @pytest.mark.features("database", "login")
 def test_create_user_with_mismatched_passwords_creates_nobody(step, app, runner):
     result = create_user(runner, step, "carol", "a-long-passphrase", confirm="something-else")
@@ -41,6 +44,7 @@ def test_create_user_with_mismatched_passwords_creates_nobody(step, app, runner)
     assert AuthActions(app.test_client()).login("carol", "a-long-passphrase").status_code == 200
 
 
+@pytest.mark.contract("create-user refuses a password over 72 bytes, bcrypt's limit")
 @pytest.mark.features("database", "login")
 @pytest.mark.parametrize(
     "password", ["x" * 73, "\u00e9" * 37, "\U0001f600" * 19], ids=["73-ascii", "74-bytes-latin", "76-bytes-emoji"]
@@ -53,6 +57,7 @@ def test_create_user_refuses_passwords_over_72_bytes(step, app, runner, password
     assert AuthActions(app.test_client()).login("carol", password).status_code == 200
 
 
+@pytest.mark.contract("create-user requires --email (step 04+)")
 @pytest.mark.features("database", "email")
 def test_create_user_needs_an_email(step, runner):
     result = create_user(runner, step, "carol", "a-long-passphrase", email=None)
@@ -60,6 +65,7 @@ def test_create_user_needs_an_email(step, runner):
     assert "email" in result.output.lower()
 
 
+@pytest.mark.contract("alice and bob have the user ids 1 and 2")
 @pytest.mark.features("database", "login", "profile")
 def test_ids_follow_creation_order(client, auth):
     for username, user in USERS.items():

@@ -6,6 +6,7 @@ from conftest import AuthActions
 from conftest import add_users
 
 
+@pytest.mark.contract("With no configuration the app runs, and sessions survive a restart")
 @pytest.mark.features("login", "profile")
 def test_runs_with_no_configuration_and_sessions_survive_a_restart(step, fresh_copy):
     before = fresh_copy()
@@ -27,6 +28,7 @@ def cheap_hashing(monkeypatch):
     monkeypatch.setenv("FLASK_BCRYPT_LOG_ROUNDS", "4")
 
 
+@pytest.mark.contract("No secret key in the code: each copy of the app makes its own random key")
 @pytest.mark.features("login")
 def test_no_secret_key_in_the_code(fresh_copy, cheap_hashing):
     """Two copies of the same code must not share a key: each makes its own."""
@@ -36,6 +38,7 @@ def test_no_secret_key_in_the_code(fresh_copy, cheap_hashing):
     assert len(first) >= 32
 
 
+@pytest.mark.contract("Configuration comes from FLASK_ environment variables, e.g. FLASK_SECRET_KEY")
 @pytest.mark.features("login")
 def test_secret_key_from_the_environment(fresh_copy, cheap_hashing, monkeypatch):
     monkeypatch.setenv("FLASK_SECRET_KEY", "from-the-environment")

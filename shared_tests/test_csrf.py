@@ -22,6 +22,7 @@ POSTS = [
 ]
 
 
+@pytest.mark.contract("Every POST needs a valid csrf_token; without one the answer is 400")
 @pytest.mark.features("csrf")
 @pytest.mark.parametrize(("path", "data", "needs"), POSTS, ids=[p[0] for p in POSTS])
 @pytest.mark.parametrize("token", ["missing", "empty", "wrong", "from-another-browser"])
@@ -39,6 +40,7 @@ def test_post_without_a_valid_token_is_refused(step, app, client, path, data, ne
     assert client.post(path, data=data).status_code == 400
 
 
+@pytest.mark.contract("Every POST needs a valid csrf_token; without one the answer is 400")
 @pytest.mark.features("csrf", "logout")
 def test_logout_without_a_token_keeps_you_logged_in(client, auth):
     auth.login("alice")
@@ -46,6 +48,7 @@ def test_logout_without_a_token_keeps_you_logged_in(client, auth):
     assert client.get("/profile").status_code == 200
 
 
+@pytest.mark.contract("The log-out button's form carries a csrf_token")
 @pytest.mark.features("csrf", "logout")
 def test_logout_button_carries_a_token(client, auth):
     auth.login("alice")

@@ -10,6 +10,7 @@ from pages import text
 INVALID = "Invalid username or password."
 
 
+@pytest.mark.contract("POST /login with the right credentials redirects to /profile")
 @pytest.mark.features("login", "profile")
 @pytest.mark.parametrize("username", USERS)
 def test_login_success_redirects_to_profile(client, auth, username):
@@ -19,6 +20,7 @@ def test_login_success_redirects_to_profile(client, auth, username):
     assert client.get("/profile").status_code == 200
 
 
+@pytest.mark.contract("POST /login with anything else: 200, the form again with 'Invalid username or password.'")
 @pytest.mark.features("login", "profile")
 @pytest.mark.parametrize(
     ("username", "password"),
@@ -42,6 +44,7 @@ def test_login_failure_shows_the_same_message(client, auth, username, password):
     assert client.get("/profile").status_code in (302, 303)
 
 
+@pytest.mark.contract("A failed login shows the form again with the username filled in")
 @pytest.mark.features("login")
 def test_login_failure_keeps_the_username(client, auth):
     response = auth.login("alice", "wrong password")
@@ -55,6 +58,7 @@ def session_cookie(client, app):
     return cookie
 
 
+@pytest.mark.contract("The session cookie holds the user id, never the password or its hash")
 @pytest.mark.features("login")
 @pytest.mark.parametrize("username", USERS)
 def test_session_holds_the_user_id_and_nothing_secret(client, auth, app, username):
@@ -68,6 +72,7 @@ def test_session_holds_the_user_id_and_nothing_secret(client, auth, app, usernam
     assert "$2b$" not in str(session)  # nor a password hash
 
 
+@pytest.mark.contract("Logging in starts a fresh session")
 @pytest.mark.features("login")
 def test_login_starts_a_fresh_session(client, auth, app):
     """Session fixation: nothing planted in the session before login survives it."""
@@ -77,6 +82,7 @@ def test_login_starts_a_fresh_session(client, auth, app):
     assert "planted" not in decode_session(session_cookie(client, app).value)
 
 
+@pytest.mark.contract("A forged or tampered session cookie logs nobody in")
 @pytest.mark.features("login", "profile")
 @pytest.mark.parametrize(
     "forge",
@@ -120,6 +126,7 @@ def forged_with_other_key(app):
         app.secret_key = secret
 
 
+@pytest.mark.contract("The session cookie is HttpOnly and SameSite=Lax")
 @pytest.mark.features("login")
 def test_session_and_cookie_flags(client, auth, app):
     """The session cookie is out of JavaScript's reach and not sent by other sites' forms."""
@@ -132,6 +139,7 @@ def test_session_and_cookie_flags(client, auth, app):
     assert "samesite=lax" in attributes
 
 
+@pytest.mark.contract("GET /login when logged in redirects to /profile (step 03+)")
 @pytest.mark.features("login", "logged-in-redirect")
 def test_login_page_sends_a_logged_in_user_to_profile(client, auth):
     auth.login("alice")

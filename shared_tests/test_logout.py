@@ -8,6 +8,7 @@ PLEASE_LOG_IN = "Please log in to access this page."
 LOGGED_OUT = "You have been logged out."
 
 
+@pytest.mark.contract("GET /profile when anonymous redirects to /login")
 @pytest.mark.features("profile")
 def test_profile_anonymous_redirects_to_login(client):
     response = client.get("/profile")
@@ -15,17 +16,20 @@ def test_profile_anonymous_redirects_to_login(client):
     assert response.headers["Location"].split("?")[0] == "/login"
 
 
+@pytest.mark.contract("GET /profile when anonymous redirects to /login?next=%2Fprofile (step 03+)")
 @pytest.mark.features("profile", "login-next")
 def test_profile_anonymous_redirect_carries_next(client):
     assert client.get("/profile").headers["Location"] == "/login?next=%2Fprofile"
 
 
+@pytest.mark.contract("GET /profile when anonymous flashes 'Please log in to access this page.' (step 02+)")
 @pytest.mark.features("profile", "flash")
 def test_profile_anonymous_flashes_please_log_in(client):
     response = client.get("/profile", follow_redirects=True)
     assert PLEASE_LOG_IN in text(response.text)
 
 
+@pytest.mark.contract("POST /logout logs you out and redirects")
 @pytest.mark.features("login", "logout", "profile")
 def test_logout_logs_out(client, auth):
     auth.login("alice")
@@ -34,11 +38,13 @@ def test_logout_logs_out(client, auth):
     assert client.get("/profile").status_code in (302, 303)
 
 
+@pytest.mark.contract("POST /logout when anonymous redirects")
 @pytest.mark.features("logout")
 def test_logout_anonymous_redirects(auth):
     assert auth.logout().status_code in (302, 303)
 
 
+@pytest.mark.contract("GET /logout answers 405: logging out is by POST only")
 @pytest.mark.features("logout")
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
 def test_logout_by_get_is_not_allowed(client, auth, logged_in):
@@ -50,6 +56,7 @@ def test_logout_by_get_is_not_allowed(client, auth, logged_in):
         assert client.get("/profile").status_code == 200
 
 
+@pytest.mark.contract("Flash messages appear on the next page rendered, once")
 @pytest.mark.features("login", "logout", "flash")
 def test_logout_flash_is_shown_once(client, auth):
     auth.login("alice")
@@ -58,6 +65,7 @@ def test_logout_flash_is_shown_once(client, auth):
     assert LOGGED_OUT not in text(client.get("/").text)
 
 
+@pytest.mark.contract("Flash messages appear on the next page rendered, once")
 @pytest.mark.features("profile", "flash")
 def test_please_log_in_flash_is_shown_once(client):
     first = client.get("/profile", follow_redirects=True)

@@ -83,6 +83,7 @@ def login_url(target):
     return "/login?next=" + quote(target, safe="")
 
 
+@pytest.mark.contract("After login, next is followed when it is a path on this site (step 04+)")
 @pytest.mark.features("safe-next")
 @pytest.mark.parametrize("target", SAFE)
 def test_login_follows_next_to_a_path_on_this_site(auth, target):
@@ -91,6 +92,9 @@ def test_login_follows_next_to_a_path_on_this_site(auth, target):
     assert response.headers["Location"] == target
 
 
+@pytest.mark.contract(
+    "next pointing anywhere else (another host or scheme, slash and control-character tricks) falls back to /profile"
+)
 @pytest.mark.features("safe-next")
 @pytest.mark.parametrize("target", HOSTILE, ids=[repr(t) for t in HOSTILE])
 def test_login_refuses_next_elsewhere(auth, target):
@@ -99,6 +103,7 @@ def test_login_refuses_next_elsewhere(auth, target):
     assert response.headers["Location"] == "/profile"
 
 
+@pytest.mark.contract("Sent from /profile to log in, you land back on /profile")
 @pytest.mark.features("safe-next", "login-next", "profile")
 def test_round_trip_from_profile_through_login(client, auth):
     to_login = client.get("/profile")
@@ -107,6 +112,7 @@ def test_round_trip_from_profile_through_login(client, auth):
     assert client.get("/profile").status_code == 200
 
 
+@pytest.mark.contract("next survives a failed login attempt")
 @pytest.mark.features("safe-next")
 def test_next_survives_a_failed_login(client, auth):
     url = login_url("/profile?tab=settings")
@@ -119,6 +125,9 @@ def test_next_survives_a_failed_login(client, auth):
     assert response.headers["Location"] == "/profile?tab=settings"
 
 
+@pytest.mark.contract(
+    "next pointing anywhere else (another host or scheme, slash and control-character tricks) falls back to /profile"
+)
 @pytest.mark.features("safe-next")
 @pytest.mark.parametrize(
     "query", ["next=/profile&next=//evil.example", "next=%00", "next=%FF%FE", "next=" + "a" * 10_000]

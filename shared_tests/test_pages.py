@@ -10,6 +10,7 @@ from pages import text
 from pages import words
 
 
+@pytest.mark.contract("GET / when anonymous: 200, with a link to /login")
 @pytest.mark.features("login")
 def test_home_anonymous_links_to_login(client):
     response = client.get("/")
@@ -17,11 +18,13 @@ def test_home_anonymous_links_to_login(client):
     assert "/login" in links(response.text)
 
 
+@pytest.mark.contract("GET / when anonymous links to /register (step 04+)")
 @pytest.mark.features("login", "registration")
 def test_home_anonymous_links_to_register(client):
     assert "/register" in links(client.get("/").text)
 
 
+@pytest.mark.contract("GET / when logged in: 200, shows the username and a log-out button")
 @pytest.mark.features("login", "logout")
 @pytest.mark.parametrize("username", USERS)
 def test_home_logged_in_shows_username_and_logout_button(client, auth, username):
@@ -34,6 +37,7 @@ def test_home_logged_in_shows_username_and_logout_button(client, auth, username)
     assert logout_forms[0]["method"] == "post"
 
 
+@pytest.mark.contract("GET /login: 200, a form with the inputs username and password")
 @pytest.mark.features("login")
 def test_login_form_has_username_and_password(client):
     response = client.get("/login")
@@ -43,6 +47,7 @@ def test_login_form_has_username_and_password(client):
     assert fields["password"].get("type") == "password"
 
 
+@pytest.mark.contract("The login form has a remember checkbox and a hidden csrf_token (step 03+)")
 @pytest.mark.features("login", "csrf", "remember")
 def test_login_form_has_remember_and_csrf_token(client):
     fields = inputs(client.get("/login").text)
@@ -51,6 +56,7 @@ def test_login_form_has_remember_and_csrf_token(client):
     assert fields["csrf_token"].get("value")
 
 
+@pytest.mark.contract("The login page shows the demo accounts alice and bob (steps 01-02)")
 @pytest.mark.features("login", "demo-users")
 def test_login_page_shows_demo_accounts(client):
     shown = text(client.get("/login").text)
@@ -59,6 +65,7 @@ def test_login_page_shows_demo_accounts(client):
         assert user["password"] in shown
 
 
+@pytest.mark.contract("GET /profile when logged in: 200, shows the username and the numeric user id")
 @pytest.mark.features("login", "profile")
 @pytest.mark.parametrize("username", USERS)
 def test_profile_shows_username_and_id(client, auth, username):

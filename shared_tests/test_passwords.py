@@ -12,6 +12,7 @@ from conftest import stored_strings
 BCRYPT_HASH = re.compile(r"^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
 
+@pytest.mark.contract("Users live in the database with a bcrypt hash of their password, never the password itself")
 @pytest.mark.features("database", "password-hash")
 def test_database_holds_hashes_not_passwords(app, database_url):
     strings = stored_strings(database_url)
@@ -22,6 +23,7 @@ def test_database_holds_hashes_not_passwords(app, database_url):
     assert len(set(hashes)) == len(hashes)
 
 
+@pytest.mark.contract("Each hash has its own salt: the same password never gives the same hash")
 @pytest.mark.features("database", "password-hash")
 def test_same_password_different_hashes(step, app, runner, database_url):
     """A random salt per hash: equal passwords do not give equal hashes."""
@@ -32,6 +34,7 @@ def test_same_password_different_hashes(step, app, runner, database_url):
     assert len(set(hashes)) == len(USERS) + 2
 
 
+@pytest.mark.contract("With no configuration bcrypt's cost factor is at least 12")
 @pytest.mark.features("database", "password-hash")
 def test_default_cost_is_at_least_12(step, fresh_copy, tmp_path, monkeypatch):
     """With no configuration the app uses a production cost factor."""
@@ -44,6 +47,7 @@ def test_default_cost_is_at_least_12(step, fresh_copy, tmp_path, monkeypatch):
     assert min(costs) >= 12
 
 
+@pytest.mark.contract("A password over 72 bytes is just a wrong password at login")
 @pytest.mark.features("login", "password-hash")
 @pytest.mark.parametrize(
     "password",
@@ -56,6 +60,7 @@ def test_login_with_an_overlong_password_is_just_wrong(client, auth, password):
     assert "Invalid username or password." in response.text
 
 
+@pytest.mark.contract("A longer password never matches on its first 72 bytes alone")
 @pytest.mark.features("database", "login", "password-hash")
 def test_no_match_on_the_first_72_bytes_alone(step, app, runner):
     """bcrypt reads 72 bytes; a longer try must not pass because its start matches."""
@@ -84,6 +89,7 @@ def bcrypt_calls(monkeypatch):
     return calls
 
 
+@pytest.mark.contract("A login attempt costs the same for unknown users as for known ones (no timing clue)")
 @pytest.mark.features("login", "timing-safe-login")
 @pytest.mark.parametrize(
     ("username", "password"),

@@ -22,6 +22,7 @@ def accounts(database_url, username):
     return sum(value == username for value in stored_strings(database_url))
 
 
+@pytest.mark.contract("GET /register: 200, a form with username, email, password, confirm_password and csrf_token")
 @pytest.mark.features("registration", "csrf")
 def test_register_form_has_its_fields(client):
     response = client.get("/register")
@@ -33,6 +34,7 @@ def test_register_form_has_its_fields(client):
     assert fields["confirm_password"].get("type") == "password"
 
 
+@pytest.mark.contract("POST /register, valid: creates the user, logs them in, redirects to /profile")
 @pytest.mark.features("registration", "profile")
 def test_register_creates_the_user_and_logs_them_in(client, auth, database_url):
     response = auth.post("/register", GOOD)
@@ -45,6 +47,7 @@ def test_register_creates_the_user_and_logs_them_in(client, auth, database_url):
     assert accounts(database_url, "carol") == 1
 
 
+@pytest.mark.contract("POST /register, valid: creates the user, logs them in, redirects to /profile")
 @pytest.mark.features("registration", "login")
 def test_registered_user_can_log_in_later(app, auth):
     auth.post("/register", GOOD)
@@ -53,6 +56,7 @@ def test_registered_user_can_log_in_later(app, auth):
     assert response.headers["Location"] == "/profile"
 
 
+@pytest.mark.contract("GET /register when logged in redirects to /profile")
 @pytest.mark.features("registration")
 def test_register_sends_a_logged_in_user_to_profile(client, auth):
     auth.login("alice")
@@ -89,6 +93,7 @@ INVALID = {
 }
 
 
+@pytest.mark.contract("POST /register, invalid: 200, the form again with a message at each offending field")
 @pytest.mark.features("registration")
 @pytest.mark.parametrize(("changes", "words"), INVALID.values(), ids=INVALID.keys())
 def test_invalid_registration_shows_the_form_again(app, client, auth, database_url, changes, words):
@@ -106,6 +111,7 @@ def test_invalid_registration_shows_the_form_again(app, client, auth, database_u
     assert AuthActions(app.test_client()).login("carol", GOOD["password"]).status_code == 200
 
 
+@pytest.mark.contract("POST /register, invalid: 200, the form again with a message at each offending field")
 @pytest.mark.features("registration")
 def test_every_offending_field_gets_its_message(auth):
     response = auth.post("/register", {"username": "ab", "email": "nope", "password": "short", "confirm_password": "x"})
@@ -142,6 +148,7 @@ def inserts_wait_for_each_other():
         event.remove(Engine, "before_cursor_execute", hold)
 
 
+@pytest.mark.contract("Two sign-ups racing for one username or email end with one account")
 @pytest.mark.features("registration")
 @pytest.mark.parametrize("clash", ["username", "email"])
 def test_racing_sign_ups_make_one_account(app, database_url, inserts_wait_for_each_other, clash):

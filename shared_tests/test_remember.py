@@ -16,6 +16,7 @@ def reopened_browser(app, client, keep):
     return browser
 
 
+@pytest.mark.contract("Remember me: the remember cookie logs you in again in a new browser session")
 @pytest.mark.features("remember", "profile")
 def test_remember_cookie_logs_you_in_again(app, client, auth):
     auth.login("alice", remember="y")
@@ -25,6 +26,7 @@ def test_remember_cookie_logs_you_in_again(app, client, auth):
     assert "alice" in response.text
 
 
+@pytest.mark.contract("Without remember me, closing the browser logs you out")
 @pytest.mark.features("remember", "profile")
 def test_without_remember_closing_the_browser_logs_you_out(app, client, auth):
     auth.login("alice")
@@ -33,6 +35,7 @@ def test_without_remember_closing_the_browser_logs_you_out(app, client, auth):
     assert browser.get("/profile").status_code in (302, 303)
 
 
+@pytest.mark.contract("The remember cookie is HttpOnly and SameSite=Lax")
 @pytest.mark.features("remember")
 def test_remember_cookie_flags(app, auth):
     response = auth.login("alice", remember="y")
@@ -44,6 +47,7 @@ def test_remember_cookie_flags(app, auth):
     assert "samesite=lax" in attributes
 
 
+@pytest.mark.contract("Logging out forgets the remember cookie")
 @pytest.mark.features("remember", "logout", "profile")
 def test_logout_forgets_the_remember_cookie(app, client, auth):
     auth.login("alice", remember="y")
@@ -53,6 +57,7 @@ def test_logout_forgets_the_remember_cookie(app, client, auth):
     assert client.get("/profile").status_code in (302, 303)
 
 
+@pytest.mark.contract("A forged remember cookie logs nobody in")
 @pytest.mark.features("remember", "profile")
 @pytest.mark.parametrize("value", ["1|forged", "1", "", "2|" + "0" * 128, "\u00e9|x"])
 def test_forged_remember_cookie_is_anonymous(app, value):
@@ -61,6 +66,7 @@ def test_forged_remember_cookie_is_anonymous(app, value):
     assert browser.get("/profile").status_code in (302, 303)
 
 
+@pytest.mark.contract("GET /login when logged in redirects to /profile (step 03+)")
 @pytest.mark.features("remember", "logged-in-redirect")
 def test_remembered_user_is_sent_away_from_login(app, client, auth):
     auth.login("alice", remember="y")

@@ -1,0 +1,320 @@
+"""The checker itself (`pytest --app-path`), run as a learner runs it, on copies of the steps.
+
+Each check is a fresh pytest process on a copy made in tmp_path: an
+unchanged copy must keep its step's whole contract; a copy with one
+deliberate break must fail with a report that names the broken line; an
+app that cannot start must get one sentence, not a traceback.
+"""
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "shared_tests"))
+from stepkit import app_entry  # noqa: E402
+from stepkit import copy_app  # noqa: E402
+from stepkit import discover  # noqa: E402
+from stepkit import requirements_near  # noqa: E402
+
+STEPS = {step.number: step for step in discover()}
+BY_FEATURE = {
+    feature: [n for n, s in STEPS.items() if feature in s.features] for s in STEPS.values() for feature in s.features
+}
+
+
+def check(app, as_step, *args):
+    """Check `app` as step `as_step` in a new process, as `nox -s check` does; return (exit code, output)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("FLASK_", "PYTEST_"))}
+    command = [sys.executable, "-m", "pytest", f"--app-path={app}", "--as-step", as_step, "-p", "no:cacheprovider"]
+    result = subprocess.run(command + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return result.returncode, result.stdout + result.stderr
+
+
+def learner_copy(number, tmp_path):
+    """A copy of step `number` in a folder with a name of the learner's own."""
+    folder = tmp_path / "my_login_app"
+    shutil.copytree(STEPS[number].path, folder, ignore=shutil.ignore_patterns("instance", "__pycache__"))
+    return folder
+
+
+def edit(path, old, new):
+    """Replace `old` by `new` in the file; `old` must be there, or the break would test nothing."""
+    source = path.read_text(encoding="utf-8")
+    assert old in source, f"{path.name} no longer holds {old!r}: update this break"
+    path.write_text(source.replace(old, new), encoding="utf-8")
+
+
+def broken_lines(output):
+    return re.findall(r"^BROKEN  (.+)$", output, re.MULTILINE)
+
+
+@pytest.mark.parametrize("number", STEPS)
+def test_a_copy_of_each_step_keeps_its_contract(tmp_path, number):
+    code, output = check(learner_copy(number, tmp_path), number)
+    assert code == 0, output
+    assert broken_lines(output) == []
+    kept = re.findall(r"^kept    (.+)$", output, re.MULTILINE)
+    assert len(kept) >= 20, output
+    assert f"Your app keeps all {len(kept)} contract lines checked for step {number}." in output
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ["\n\napp = _make_app()\n", "\n\ndef create_app():\n    return _make_app()\n"],
+    ids=["module-level-app", "factory-without-arguments"],
+)
+def test_a_single_module_app_is_checked_too(tmp_path, ending):
+    """A flat app.py beside its templates and modules, as many tutorials have it."""
+    step = STEPS["01"]
+    folder = tmp_path / "flat"
+    shutil.copytree(step.path / "templates", folder / "templates")
+    for name in ("models.py", "views.py"):
+        (folder / name).write_text((step.path / name).read_text().replace("from .models", "from models"))
+    package = (step.path / "__init__.py").read_text()
+    (folder / "app.py").write_text(
+        package.replace("from . import views", "import views").replace("def create_app(", "def _make_app(") + ending
+    )
+    code, output = check(folder / "app.py", "01")
+    assert code == 0, output
+    assert "Your app keeps all" in output
+
+
+# (id, step numbers, file, [(old, new)], the contract line the report must name, words of its explanation)
+BREAKS = [
+    (
+        "get-logout-accepted",
+        BY_FEATURE["logout"],
+        "views.py",
+        [('@bp.route("/logout", methods=("POST",))', '@bp.route("/logout", methods=("GET", "POST"))')],
+        "GET /logout answers 405: logging out is by POST only",
+        "expected 405, got 302",
+    ),
+    (
+        "flash-shown-twice",
+        BY_FEATURE["flash"],
+        "views.py",
+        [('    flash("You have been logged out.", "info")\n', '    flash("You have been logged out.", "info")\n' * 2)],
+        "Flash messages appear on the next page rendered, once",
+        "expected 1, got 2",
+    ),
+    (
+        "next-followed-to-another-host",
+        BY_FEATURE["safe-next"],
+        "views.py",
+        [("next_page if is_safe_next(next_page) else", "next_page or")],
+        "next pointing anywhere else (another host or scheme, slash and control-character tricks) falls back to /profile",
+        "expected '/profile', got 'https://evil.example'",
+    ),
+    (
+        "profile-raises",
+        ["01"],
+        "views.py",
+        [('    return render_template("profile.html")', '    return render_template("profile.html", user=g.nobody)')],
+        "GET /profile when logged in: 200, shows the username and the numeric user id",
+        "your app raised AttributeError: nobody (views.py, line 57)",
+    ),
+    (
+        "password-in-plain-text",
+        BY_FEATURE["password-hash"],
+        "models.py",
+        [
+            ("self.password_hash = bcrypt.generate_password_hash(password).decode()", "self.password_hash = password"),
+            ("return bcrypt.check_password_hash(password_hash, password)", "return password_hash == password"),
+        ],
+        "Users live in the database with a bcrypt hash of their password, never the password itself",
+        "expected false, got True",
+    ),
+]
+CASES = [
+    pytest.param(number, file, edits, line, words, id=f"{name}-{number}")
+    for name, numbers, file, edits, line, words in BREAKS
+    for number in numbers
+]
+
+
+@pytest.mark.parametrize(("number", "file", "edits", "line", "words"), CASES)
+def test_a_copy_with_one_break_fails_naming_the_line(tmp_path, number, file, edits, line, words):
+    app = learner_copy(number, tmp_path)
+    for old, new in edits:
+        edit(app / file, old, new)
+    code, output = check(app, number)
+    assert code == 1, output
+    assert line in broken_lines(output), output
+    report = output[output.index(f"BROKEN  {line}") :]
+    assert words in report.split("\nBROKEN  ")[0], output
+    assert "Traceback" not in output
+    assert f"Your app breaks {len(broken_lines(output))} of the" in output
+
+
+def write_module(tmp_path, source):
+    path = tmp_path / "app.py"
+    path.write_text(source)
+    return path
+
+
+# (id, how to make the app, the start of the one sentence the learner gets)
+UNSTARTABLE = [
+    ("nothing-there", lambda tmp: tmp / "no-such-app", "Cannot check your app: there is no file or folder at"),
+    (
+        "not-a-package",
+        lambda tmp: (tmp / "empty").mkdir() or tmp / "empty",
+        "Cannot check your app:",
+    ),
+    (
+        "syntax-error",
+        lambda tmp: write_module(tmp, "from flask import Flask\napp = Flask(__name__\n"),
+        "Your app could not be imported: app.py, line 2 has a syntax error",
+    ),
+    (
+        "missing-package",
+        lambda tmp: write_module(tmp, "import flask_no_such_extension\n"),
+        "Your app could not be imported: ModuleNotFoundError: No module named 'flask_no_such_extension' (app.py, line 1)",
+    ),
+    (
+        "no-factory",
+        lambda tmp: write_module(tmp, "from flask import Flask\n"),
+        "Cannot check your app:",
+    ),
+    (
+        "crash-at-start",
+        lambda tmp: write_module(
+            tmp, "def create_app(test_config=None):\n    raise RuntimeError('the disk is full')\n"
+        ),
+        "Your app crashed while starting: RuntimeError: the disk is full (app.py, line 2)",
+    ),
+    (
+        "not-a-flask-app",
+        lambda tmp: write_module(tmp, "def create_app(test_config=None):\n    return 'hello'\n"),
+        "Cannot check your app: its factory returned str, not a Flask app.",
+    ),
+]
+
+
+def without_create_user(tmp):
+    app = learner_copy("03", tmp)
+    edit(app / "commands.py", '@click.command("create-user")', '@click.command("make-account")')
+    return app
+
+
+def importing_itself_by_name(tmp):
+    app = learner_copy("03", tmp)
+    edit(app / "__init__.py", "    from . import views", "    from my_login_app import views")
+    return app
+
+
+UNSTARTABLE += [
+    (
+        "package-importing-itself-by-name",
+        importing_itself_by_name,
+        "Your app crashed while starting: ModuleNotFoundError: No module named 'my_login_app' (__init__.py, line ",
+    ),
+    (
+        "no-create-user-command",
+        without_create_user,
+        "Your app started, but `flask create-user alice` failed (Error: No such command 'create-user'.)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "sentence"), [u[1:] for u in UNSTARTABLE], ids=[u[0] for u in UNSTARTABLE])
+def test_an_app_that_cannot_start_gets_one_sentence(tmp_path, make, sentence):
+    app = make(tmp_path)
+    code, output = check(app, "03" if (tmp_path / "my_login_app").exists() else "01")
+    assert code == pytest.ExitCode.USAGE_ERROR, output
+    assert "Traceback" not in output
+    block = output.split("your app could not be checked")[1].partition("\n")[2].split("\n=")[0]
+    [said] = [line for line in block.splitlines() if line.strip()]  # one sentence, nothing else
+    assert said.startswith(sentence), output
+    assert said.endswith(".")
+
+
+@pytest.mark.parametrize("number", BY_FEATURE["database"])
+def test_a_module_level_app_with_a_database_is_refused_clearly(tmp_path, number):
+    """Without a factory the check cannot give each test a fresh database, nor keep off the learner's own."""
+    learner_copy(number, tmp_path)
+    (tmp_path / "wsgi.py").write_text("import my_login_app\n\napp = my_login_app.create_app()\n")
+    code, output = check(tmp_path / "wsgi.py", number)
+    assert code == pytest.ExitCode.USAGE_ERROR, output
+    assert f"Step {number} needs a create_app(test_config=None) factory" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-step", "99"], "no step '99'"),
+        (["--step", "01", "--as-step", "01"], "name its step with --as-step, not --step"),
+    ],
+)
+def test_wrong_options_are_usage_errors(tmp_path, args, message):
+    command = [sys.executable, "-m", "pytest", f"--app-path={learner_copy('01', tmp_path)}", *args]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stdout + result.stderr
+
+
+def test_every_shared_test_names_its_contract_line():
+    """The report groups tests by contract line: a test without one would show as its bare name."""
+    missing = []
+    for path in sorted((ROOT / "shared_tests").glob("test_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                marks = [ast.unparse(d) for d in node.decorator_list]
+                if not any(mark.startswith("pytest.mark.contract(") for mark in marks):
+                    missing.append(f"{path.name}::{node.name}")
+    assert missing == [], "add @pytest.mark.contract(...) to these"
+
+
+def test_app_entry_reads_paths_as_flask_does(tmp_path):
+    (tmp_path / "package").mkdir()
+    (tmp_path / "package" / "__init__.py").touch()
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "wsgi.py").touch()
+    (tmp_path / "module.py").touch()
+    assert app_entry(tmp_path / "package") == tmp_path / "package"
+    assert app_entry(tmp_path / "project") == tmp_path / "project" / "wsgi.py"
+    assert app_entry(tmp_path / "module.py") == tmp_path / "module.py"
+    for wrong in ("notes.txt", "missing"):
+        (tmp_path / "notes.txt").touch()
+        with pytest.raises(LookupError):
+            app_entry(tmp_path / wrong)
+
+
+def test_copy_app_takes_a_module_with_its_folder_but_not_its_state(tmp_path):
+    project = tmp_path / "project"
+    for name in ("app.py", "templates/base.html", "instance/secret_key", ".venv/bin/python", "site.db"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).touch()
+    copy = copy_app(project / "app.py", tmp_path / "copy")
+    assert copy == tmp_path / "copy" / "project" / "app.py"
+    copied = sorted(str(p.relative_to(copy.parent)) for p in copy.parent.rglob("*"))
+    assert copied == ["app.py", "templates", "templates/base.html"]
+
+
+def test_requirements_beside_the_app_or_in_its_package(tmp_path):
+    (tmp_path / "package").mkdir()
+    (tmp_path / "module.py").touch()
+    assert requirements_near(tmp_path / "module.py") == []
+    (tmp_path / "requirements.txt").touch()
+    (tmp_path / "package" / "requirements.txt").touch()
+    assert requirements_near(tmp_path / "module.py") == [tmp_path / "requirements.txt"]
+    assert requirements_near(tmp_path / "package") == [
+        tmp_path / "package" / "requirements.txt",
+        tmp_path / "requirements.txt",
+    ]
+
+
+def test_without_app_path_the_suite_runs_as_before():
+    """The report and the deselection belong to --app-path alone: the steps' own runs are untouched."""
+    command = [sys.executable, "-m", "pytest", "--step", "01", "-p", "no:cacheprovider", "-q"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout
+    assert "deselected" not in result.stdout
+    assert "contract lines" not in result.stdout
+    assert "does not teach" in result.stdout  # the usual skip summary is still there

@@ -1,0 +1,349 @@
+"""Check a learner's own app against a step's contract: `pytest --app-path PATH --as-step NN`.
+
+The shared suite runs unchanged; only its subject changes. learner_app()
+loads the app in place of the steps (or stops with one plain sentence when
+it cannot), and ContractReport prints, at the end, each line of the
+contract the app keeps or breaks, with what was expected and what came back.
+A test names its line with `@pytest.mark.contract("...")`.
+"""
+
+import re
+import tempfile
+import traceback
+from pathlib import Path
+
+import pytest
+
+from stepkit import Step
+from stepkit import app_entry
+from stepkit import app_factory
+from stepkit import load_module
+from stepkit import select
+
+
+class CannotCheck(Exception):
+    """Why the learner's app cannot be checked at all, in one sentence."""
+
+
+def learner_app(config, steps, modules):
+    """The steps to run with `--app-path`: the learner's app, as a Step checked as `--as-step`.
+
+    Its module goes into `modules`. Whatever keeps the app from starting is
+    kept, and said in one sentence once collection is over: a conftest that
+    pytest loads while collecting cannot end the run any earlier without a
+    traceback.
+    """
+    step = problem = None
+    try:
+        step = learner_step(config, steps)
+        modules[step.name] = load(step)
+        start(step, modules[step.name])
+    except (CannotCheck, pytest.UsageError) as error:
+        problem = error
+    # The report is the answer: no traceback or summary line per failure,
+    # unless asked for on the command line (`--tb=short`, `-ra`).
+    asked = [str(arg) for arg in config.invocation_params.args]
+    if not any(arg.startswith("--tb") for arg in asked):
+        config.option.tbstyle = "no"
+    if not any(arg.startswith("-r") for arg in asked):
+        config.option.reportchars = "N"
+        # This conftest may load after the terminal reporter read the option.
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.reportchars = "w"  # warnings still; no line per failed or skipped test
+    config.pluginmanager.register(ContractReport(step, problem), "contract-report")
+    return [step] if problem is None else []
+
+
+def learner_step(config, steps):
+    """The Step for the app at --app-path, with the features of the --as-step step."""
+    if config.getoption("step"):
+        raise pytest.UsageError("--app-path checks one app: name its step with --as-step, not --step")
+    wanted = config.getoption("as_step")
+    if not wanted:
+        raise pytest.UsageError("--app-path needs --as-step NN: the step whose contract your app should keep")
+    try:
+        [model] = select(steps, [wanted])
+    except (LookupError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
+    try:
+        path = app_entry(Path(config.invocation_params.dir, config.getoption("app_path")).resolve())
+    except LookupError as error:
+        stop(f"Cannot check your app: {error}.")
+    return Step(
+        name=f"your-app-as-{model.number}",
+        path=path,
+        title=f"your app, checked as step {model.name}",
+        features=model.features,
+        dependencies=model.dependencies,
+        checked_as=model,
+    )
+
+
+def stop(sentence):
+    """Give up on the app, with the sentence to show instead of any test."""
+    raise CannotCheck(sentence)
+
+
+def load(step):
+    """Import the learner's app under its own module name, or stop and say why not."""
+    try:
+        return load_module(step.path, step.name)
+    except SyntaxError as error:
+        stop(f"Your app could not be imported: {where(error.filename, error.lineno)} has a syntax error ({error.msg}).")
+    except (Exception, SystemExit) as error:  # not Ctrl-C: that still stops the run
+        stop(f"Your app could not be imported: {raised(error, step)}{hint(error, step)}.")
+
+
+def hint(error, step):
+    """What to do about a module that was not found, if that is the error."""
+    if not isinstance(error, ModuleNotFoundError):
+        return ""
+    if step.path.is_dir() and (error.name or "").partition(".")[0] == step.path.name:
+        return "; inside a package, import its own modules relatively: `from . import views`"
+    return "; install it (`nox -s check` installs what the step declares, and your requirements.txt)"
+
+
+def start(step, module):
+    """Make the app once, as the tests will; stop with one sentence if it cannot start."""
+    from conftest import add_users  # the suite's conftest: loaded by now
+    from conftest import close_database
+
+    try:
+        factory = app_factory(module)
+    except AttributeError as error:
+        stop(f"Cannot check your app: {error}.")
+    if getattr(factory, "late_config", False) and "database" in step.features:
+        stop(
+            f"Step {step.checked_as.number} needs a create_app(test_config=None) factory, so that every "
+            "check gets a fresh database: your app takes its settings only after it is made."
+        )
+    with tempfile.TemporaryDirectory(prefix="check-your-app-") as folder:
+        database = Path(folder, "start.sqlite")
+        settings = {
+            "TESTING": True,
+            "SECRET_KEY": "only-for-the-check",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+            "BCRYPT_LOG_ROUNDS": 4,
+        }
+        try:
+            app = factory(settings)
+        except (Exception, SystemExit) as error:
+            stop(f"Your app crashed while starting: {raised(error, step)}{hint(error, step)}.")
+        if not hasattr(app, "test_client"):
+            stop(f"Cannot check your app: its factory returned {type(app).__name__}, not a Flask app.")
+        if "database" not in step.features:
+            return
+        if "sqlalchemy" in app.extensions:
+            try:
+                with app.app_context():
+                    used = app.extensions["sqlalchemy"].engine.url.database
+            except Exception:  # not Flask-SQLAlchemy as we know it: the tests will tell
+                used = str(database)
+            if used is None or Path(used).resolve() != database.resolve():
+                stop(
+                    "Your app did not use the database the check gave it (SQLALCHEMY_DATABASE_URI in "
+                    "test_config): apply test_config before db.init_app(app), or the check would write into your data."
+                )
+        try:
+            add_users(app, step)
+        except AssertionError as error:
+            # The command's output, then pytest's "assert 1 == 0": its last line says most.
+            output = str(error).split("\nassert ")[0].strip().splitlines()
+            said = output[-1].strip() if output else "no output"
+            stop(f"Your app started, but `flask create-user alice` failed ({said}); the checks need it to make users.")
+        except Exception as error:
+            stop(f"Your app started, but `flask create-user alice` crashed: {raised(error, step)}.")
+        finally:
+            close_database(app)
+
+
+def where(filename, lineno):
+    return f"{Path(filename or '?').name}, line {lineno}"
+
+
+def raised(error, step):
+    """`NameError: name 'x' is not defined (views.py, line 3)`: the error, and the learner's line it came from."""
+    folder = step.path if step.path.is_dir() else step.path.parent
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).is_relative_to(folder)]
+    place = f" ({where(frames[-1].filename, frames[-1].lineno)})" if frames else ""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, SyntaxError):  # its place is the bad line, not the import that found it
+        place, message = f" ({where(error.filename, error.lineno)})", error.msg
+    return f"{type(error).__name__}{': ' + message if message else ''}{place}"
+
+
+class ContractReport:
+    """Collects each test's outcome under its contract line; prints them at the end."""
+
+    def __init__(self, step, problem=None):
+        self.step = step
+        self.problem = problem
+        self.lines = {}  # contract line -> [(test id, outcome, message, checked source)]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config, items):
+        """Keep exactly the tests of the step's features; the others are not this step's contract."""
+        if isinstance(self.problem, pytest.UsageError):
+            raise self.problem
+        keep, drop = [], []
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            needed = [name for marker in item.iter_markers("features") for name in marker.args]
+            ours = self.problem is None and callspec is not None and callspec.params.get("step") is self.step
+            (keep if ours and not self.step.missing(needed) else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if report.when == "call" or report.outcome != "passed":
+            message, checked = explain(call.excinfo, self.step) if report.failed else ("", "")
+            if report.failed and report.when != "call":
+                stage = "start" if report.when == "setup" else "clean up"
+                message = f"the check could not {stage}: {message}"
+            result = (self.short_id(item), report.outcome, message, checked)
+            self.lines.setdefault(contract_line(item), []).append(result)
+        return report
+
+    def short_id(self, item):
+        """The test's name and case, without the step's id that every case shares."""
+        params = item.name.partition("[")[2].rstrip("]").replace(self.step.name, "").strip("-").replace("--", "-")
+        return f"{item.originalname}[{params}]" if params else item.originalname
+
+    def pytest_sessionfinish(self, session):
+        if self.problem is not None:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.problem is not None:
+            terminalreporter.write_sep("=", "your app could not be checked")
+            terminalreporter.write_line(str(self.problem), red=True, bold=True)
+            return
+        write = terminalreporter.write_line
+        model = self.step.checked_as
+        terminalreporter.write_sep("=", f"your app, checked as step {model.number}: {model.title}")
+        write(f"app: {self.step.path}")
+        write("")
+        kept = broken = 0
+        for line, results in self.lines.items():
+            failed = [r for r in results if r[1] == "failed"]
+            if failed:
+                broken += 1
+                write(f"BROKEN  {line}", red=True, bold=True)
+                for test, _, message, checked in failed[:3]:
+                    write(f"          {test}: {message}")
+                    if checked:
+                        write(f"            checked: {checked}")
+                if len(failed) > 3:
+                    write(f"          ... and {len(failed) - 3} more checks of this line")
+            elif any(r[1] == "passed" for r in results):
+                kept += 1
+                write(f"kept    {line}", green=True)
+        write("")
+        total = kept + broken
+        if broken:
+            write(f"Your app breaks {broken} of the {total} contract lines checked for step {model.number}.", red=True)
+        elif total:
+            write(f"Your app keeps all {total} contract lines checked for step {model.number}.", green=True)
+        else:
+            write("Nothing was checked.")
+
+
+def contract_line(item):
+    """The contract line a test checks: its marker; else its docstring, else its name in words."""
+    marker = item.get_closest_marker("contract")
+    if marker:
+        return marker.args[0]
+    doc = (getattr(item, "function", None) and item.function.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else item.originalname.removeprefix("test_").replace("_", " ")
+
+
+def explain(excinfo, step):
+    """What a failed check expected and what came back, in a line; and the check's source, if it helps."""
+    if excinfo is None:
+        return "failed", ""
+    error = excinfo.value
+    if isinstance(error, AssertionError):
+        said = str(error).strip().splitlines()
+        # A message the test wrote in words says it best; a bare value (`assert x, x`) does not.
+        if said and not said[0].startswith("assert ") and len(re.findall(r"[A-Za-z]{2,}", said[0])) >= 2:
+            return shorten(said[0], 160), ""
+        comparison = next((line for line in said if line.startswith("assert ")), None)
+        if comparison:
+            return compare(comparison), failing_statement(excinfo)
+        return shorten(said[0] if said else "the check failed", 160), failing_statement(excinfo)
+    if isinstance(error, KeyError) and error.args == ("Location",):
+        return "expected a redirect, got no Location header", failing_statement(excinfo)
+    if raised_by_app(excinfo, step):
+        return f"your app raised {raised(error, step)}", ""
+    return shorten(f"{type(error).__name__}: {error}", 160), failing_statement(excinfo)
+
+
+def raised_by_app(excinfo, step):
+    folder = step.path if step.path.is_dir() else step.path.parent
+    return any(Path(str(entry.path)).is_relative_to(folder) for entry in excinfo.traceback)
+
+
+def failing_statement(excinfo):
+    """The source of the assertion that failed, on one line."""
+    try:
+        return shorten(str(excinfo.traceback[-1].statement), 160).removeprefix("assert ")
+    except Exception:  # no source to show: the message alone must do
+        return ""
+
+
+# Comparisons as pytest's assertion messages spell them, widest first.
+OPERATORS = [" not in ", " == ", " != ", " <= ", " >= ", " in ", " < ", " > "]
+
+
+def compare(first_line, width=160):
+    """`assert 200 == 405` -> `expected 405, got 200`."""
+    expression = first_line.removeprefix("assert ")
+    for operator, left, right in split_comparison(expression):
+        left, right = shorten(left, 70), shorten(right, 70)
+        if operator == "==":
+            return f"expected {right}, got {left}"
+        if operator == "!=":
+            return f"expected anything but {right}"
+        if operator == "in" and re.fullmatch(r"[(\[{].*[)\]}]", right):
+            return f"expected one of {right}, got {left}"
+        if operator == "in":
+            return f"expected {left} in what came back: {right}"
+        if operator == "not in":
+            return f"expected no {left} in what came back: {right}"
+        return f"expected {left} {operator} {right}"
+    if expression.startswith("not "):
+        return f"expected false, got {shorten(expression.removeprefix('not '), width)}"
+    return f"expected true or something not empty, got {shorten(expression, width)}"
+
+
+def split_comparison(expression):
+    """The top-level comparison in `expression`: (operator, left, right), outside quotes and brackets."""
+    depth, quote, i = 0, None, 0
+    while i < len(expression):
+        char = expression[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0:
+            for operator in OPERATORS:
+                if expression.startswith(operator, i):
+                    yield operator.strip(), expression[:i], expression[i + len(operator) :]
+                    return
+        i += 1
+
+
+def shorten(value, width):
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 3] + "..."
