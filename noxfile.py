@@ -116,6 +116,41 @@ def lint(session):
     session.run("ruff", "format", "--check", ".")
 
 
+DOCS_BUILD = ["-W", "-n", "-E", "-b", "html", "docs", "docs/_build/html"]
+
+
+def install_docs(session, *groups):
+    """The docs tools, and every step's dependencies: pages run step code at build time."""
+    deps = {req for step in STEPS.values() for req in step.dependencies}
+    session.install(*sorted(deps), *nox.project.dependency_groups(PYPROJECT, "docs", *groups))
+
+
+@nox.session
+def docs(session):
+    """Build the docs strictly: any warning (a missing include, a renamed function,
+    a broken reference, a remote script or font) fails the build."""
+    install_docs(session)
+    session.run("sphinx-build", *DOCS_BUILD, *session.posargs)
+
+
+@nox.session(name="docs-serve", default=False)
+def docs_serve(session):
+    """Serve the docs on http://127.0.0.1:8000, rebuilt whenever a page or a step changes."""
+    install_docs(session, "docs-serve")
+    session.run(
+        "sphinx-autobuild",
+        *DOCS_BUILD,
+        # The pages include code from these, so a change there rebuilds them too.
+        "--watch",
+        "steps",
+        "--watch",
+        "README.md",
+        "--ignore",
+        "*/instance/*",
+        *session.posargs,
+    )
+
+
 @nox.session(default=False)
 def serve(session):
     """Serve a step on http://127.0.0.1:5000: the last one, or `nox -s serve -- 01`.
