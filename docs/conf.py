@@ -28,9 +28,6 @@ myst_heading_anchors = 3
 
 html_theme = "furo"
 html_title = "Flask login steps"
-# Pygments styles for light and dark mode; both ship with Pygments.
-pygments_style = "friendly"
-pygments_dark_style = "monokai"
 # No "view page source" links to a copy of every page's Markdown.
 html_copy_source = False
 html_show_sourcelink = False
