@@ -76,7 +76,7 @@ def throwaway_postgres(session):
     if bindir is None:
         session.error(
             "PostgreSQL is not installed: `apt-get install postgresql` (Debian, Ubuntu) "
-            "or your system's package, then run this session again."
+            "or your system's package, then run this session again"
         )
     # initdb refuses to run as root; the Debian package makes a "postgres" user.
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []

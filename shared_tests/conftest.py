@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 
+import jinja2
 import pytest
 
 from pages import csrf_token
@@ -129,17 +130,69 @@ def add_users(app, step):
         assert result.exit_code == 0, result.output
 
 
-@pytest.fixture
-def app(step, create_app, test_config):
-    """The step's app, made by its create_app(), with alice and bob as users."""
-    app = create_app(test_config)
-    add_users(app, step)
-    yield app
-    # Close pooled database connections now, not whenever they are collected.
+class SharedBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates, kept across the many apps a test run makes.
+
+    Jinja checks each entry against its template's source, so one step's
+    base.html is never served for another's: this only saves recompiling.
+    """
+
+    def __init__(self):
+        self.store = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATES = SharedBytecodeCache()
+
+
+@pytest.fixture(scope="session")
+def seeded_databases(tmp_path_factory):
+    """Per step, a SQLite file holding alice and bob, made once by the step itself."""
+    return {}
+
+
+def seed_sqlite(step, create_app, test_config, seeded, factory, path):
+    """Copy to `path` the step's seeded database, making it on first use.
+
+    Creating the users through the step's own create-user command for every
+    test would cost more than the test itself.
+    """
+    if step.name not in seeded:
+        seed = factory.mktemp(f"seed-{step.name}") / "seed.sqlite"
+        seed_app = create_app(test_config | {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{seed}"})
+        add_users(seed_app, step)
+        close_database(seed_app)
+        seeded[step.name] = seed
+    shutil.copyfile(seeded[step.name], path)
+
+
+def close_database(app):
+    """Close pooled database connections now, not whenever they are collected."""
     if "sqlalchemy" in app.extensions:
         with app.app_context():
             for engine in app.extensions["sqlalchemy"].engines.values():
                 engine.dispose()
+
+
+@pytest.fixture
+def app(step, create_app, test_config, seeded_databases, tmp_path_factory):
+    """The step's app, made by its create_app(), with alice and bob as users."""
+    url = test_config["SQLALCHEMY_DATABASE_URI"]
+    seeded = "database" in step.features and url.startswith("sqlite:///")
+    if seeded:
+        seed_sqlite(step, create_app, test_config, seeded_databases, tmp_path_factory, url.removeprefix("sqlite:///"))
+    app = create_app(test_config)
+    app.jinja_env.bytecode_cache = TEMPLATES
+    if not seeded:
+        add_users(app, step)
+    yield app
+    close_database(app)
 
 
 @pytest.fixture

@@ -21,8 +21,14 @@ def test_runs_with_no_configuration_and_sessions_survive_a_restart(step, fresh_c
     assert returning.get("/profile").status_code == 200
 
 
+@pytest.fixture
+def cheap_hashing(monkeypatch):
+    """Tests about the key need no production-cost bcrypt (steps 01-02 ignore it)."""
+    monkeypatch.setenv("FLASK_BCRYPT_LOG_ROUNDS", "4")
+
+
 @pytest.mark.features("login")
-def test_no_secret_key_in_the_code(fresh_copy):
+def test_no_secret_key_in_the_code(fresh_copy, cheap_hashing):
     """Two copies of the same code must not share a key: each makes its own."""
     first, other = fresh_copy().secret_key, fresh_copy("other").secret_key
     assert first and other
@@ -31,6 +37,6 @@ def test_no_secret_key_in_the_code(fresh_copy):
 
 
 @pytest.mark.features("login")
-def test_secret_key_from_the_environment(fresh_copy, monkeypatch):
+def test_secret_key_from_the_environment(fresh_copy, cheap_hashing, monkeypatch):
     monkeypatch.setenv("FLASK_SECRET_KEY", "from-the-environment")
     assert fresh_copy().secret_key == "from-the-environment"

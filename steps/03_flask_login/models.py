@@ -18,7 +18,7 @@ class User(UserMixin, db.Model):
     """A user. UserMixin gives Flask-Login `is_authenticated`, `get_id()`..."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(unique=True)
     # bcrypt's output: algorithm, cost, salt and hash in one 60-character string.
     password_hash: Mapped[str] = mapped_column(String(60))
 
@@ -46,13 +46,18 @@ def dummy_hash(rounds):
     return bcrypt.generate_password_hash(secrets.token_hex(16), rounds).decode()
 
 
+def find_user(username):
+    """Return the user with this username, or None."""
+    return db.session.scalar(select(User).where(User.username == username))
+
+
 def authenticate(username, password):
     """Return the user if the password is right, else None.
 
     It takes as long for an unknown username as for a wrong password, so an
     attacker cannot time the answer to learn which usernames exist.
     """
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = find_user(username)
     if user is None:
         check_password(dummy_hash(current_app.config["BCRYPT_LOG_ROUNDS"]), password)
         return None

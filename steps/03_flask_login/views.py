@@ -47,6 +47,7 @@ def login():
         if user is not None:
             # A fresh session: nothing from before the login survives.
             session.clear()
+            # Stores the user's id in the session, as step 02 did by hand.
             login_user(user, remember=form.remember.data)
             return redirect(url_for("views.profile"))
     if form.is_submitted():

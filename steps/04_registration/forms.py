@@ -14,8 +14,8 @@ from wtforms.validators import Regexp
 from wtforms.validators import StopValidation
 from wtforms.validators import ValidationError
 
-from .models import User
 from .models import find_user
+from .models import find_user_by_email
 
 
 def printable(form, field):
@@ -73,11 +73,11 @@ class RegistrationForm(FlaskForm):
 
     # WTForms calls validate_<field> after that field's own validators.
     def validate_username(self, field):
-        if find_user(User.username, field.data) is not None:
+        if find_user(field.data) is not None:
             raise ValidationError("That username is already taken.")
 
     def validate_email(self, field):
-        if find_user(User.email, field.data) is not None:
+        if find_user_by_email(field.data) is not None:
             raise ValidationError("That email address is already registered.")
 
     def validate_password(self, field):

@@ -55,9 +55,14 @@ def dummy_hash(rounds):
     return bcrypt.generate_password_hash(secrets.token_hex(16), rounds).decode()
 
 
-def find_user(column, value):
-    """The user whose `column` equals `value`, ignoring letter case, or None."""
-    return db.session.scalar(select(User).where(func.lower(column) == func.lower(value)))
+def find_user(username):
+    """Return the user with this username, or None. Letter case does not count."""
+    return db.session.scalar(select(User).where(func.lower(User.username) == func.lower(username)))
+
+
+def find_user_by_email(email):
+    """Return the user with this email address, or None. Letter case does not count."""
+    return db.session.scalar(select(User).where(func.lower(User.email) == func.lower(email)))
 
 
 def authenticate(username, password):
@@ -66,7 +71,7 @@ def authenticate(username, password):
     It takes as long for an unknown username as for a wrong password, so an
     attacker cannot time the answer to learn which usernames exist.
     """
-    user = find_user(User.username, username)
+    user = find_user(username)
     if user is None:
         check_password(dummy_hash(current_app.config["BCRYPT_LOG_ROUNDS"]), password)
         return None

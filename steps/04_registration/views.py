@@ -95,6 +95,7 @@ def login():
         if user is not None:
             # A fresh session: nothing from before the login survives.
             session.clear()
+            # Stores the user's id in the session, as step 02 did by hand.
             login_user(user, remember=form.remember.data)
             # Back to the page that sent the visitor here, if it is ours.
             next_page = request.args.get("next", "")
