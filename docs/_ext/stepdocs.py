@@ -35,7 +35,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class RepoLiteralInclude(LiteralInclude):
-    """`literalinclude`, whose `:diff:` headers show repository-relative paths."""
+    """`literalinclude`, whose `:diff:` headers show repository-relative paths.
+
+    With `:diff:`, a `changed` option may list, one per line, the changed
+    lines the page's text talks about, each with its "+" or "-": the build
+    warns when the diff no longer holds one, so the text cannot drift from
+    the code it explains.
+    """
+
+    option_spec = {**LiteralInclude.option_spec, "changed": directives.unchanged_required}
 
     def run(self):
         if "diff" not in self.options:
@@ -55,12 +63,29 @@ class RepoLiteralInclude(LiteralInclude):
                     location=self.get_location(),
                 )
                 continue
+            self.check_changed(text, repo_path(new_abs))
             header = f"--- {old_abs}\n+++ {new_abs}\n"
             if text.startswith(header):
                 text = f"--- {repo_path(old_abs)}\n+++ {repo_path(new_abs)}\n" + text[len(header) :]
                 block.rawsource = text
                 block.children = [nodes.Text(text)]
         return result
+
+    def check_changed(self, diff, name):
+        """Warn about each line of the `changed` option that the diff lacks."""
+        changed = [line for line in diff.splitlines()[2:] if line[:1] in "+-"]
+        for wanted in self.options.get("changed", "").splitlines():
+            wanted = wanted.strip()
+            if not wanted:
+                continue
+            sign, fragment = wanted[0], wanted[1:].strip()
+            if sign not in "+-" or not any(line[0] == sign and fragment in line for line in changed):
+                logger.warning(
+                    "the diff of %s has no changed line %r that the text talks about",
+                    name,
+                    wanted,
+                    location=self.get_location(),
+                )
 
 
 def repo_path(path):
