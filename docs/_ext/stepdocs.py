@@ -201,17 +201,22 @@ def decode_cookie(cookie):
 
 
 class SessionCookie(SphinxDirective):
-    """Log in to a step and show its session cookie, raw and decoded.
+    """Log in to a step and show its session cookie: raw and decoded, or forged.
 
     The step's own create_app() runs with a fixed, public test key and a
-    throwaway database; a user is added with the step's `create-user`
-    command, then logged in through the login form, CSRF token and all.
-    `:keys:` lists the keys the text explains: if the cookie ever holds
-    others, the build warns, so the page cannot quietly go stale.
+    throwaway database; alice and bob are added with the step's
+    `create-user` command, then alice logs in through the login form, CSRF
+    token and all. `:keys:` lists the keys the text explains: if the cookie
+    ever holds others, the build warns, so the page cannot quietly go
+    stale. `:show: forgery` instead rewrites the cookie's data to claim
+    bob's id, keeps alice's signature, and shows what the step answers.
     """
 
     required_arguments = 1
-    option_spec = {"keys": directives.unchanged_required}
+    option_spec = {
+        "keys": directives.unchanged_required,
+        "show": lambda value: directives.choice(value, ("cookie", "forgery")),
+    }
 
     def run(self):
         step = ROOT / "steps" / self.arguments[0]
@@ -219,35 +224,75 @@ class SessionCookie(SphinxDirective):
             if path.suffix in (".py", ".html", ".toml"):
                 self.env.note_dependency(str(path))
         try:
-            cookie = log_in_and_get_cookie(step)
+            visit = log_in(step)
         except Exception as error:  # any failure here is a broken docs build
             logger.warning("could not log in to %s: %r", step.name, error, location=self.get_location())
             return []
+        if self.options.get("show") == "forgery":
+            blocks = self.forgery(visit)
+        else:
+            blocks = self.cookie(visit["cookie"], step.name)
+        for block in blocks:
+            self.set_source_info(block)
+        return blocks
+
+    def cookie(self, cookie, step_name):
         data = decode_cookie(cookie)
         expected = set(self.options.get("keys", "").split())
         if expected and set(data) != expected:
             logger.warning(
                 "the session cookie of %s holds %s, but the page explains %s",
-                step.name,
+                step_name,
                 sorted(data),
                 sorted(expected),
                 location=self.get_location(),
             )
         # The three parts one under the other: the dots are the point.
-        parts = dict(zip(("data", "timestamp", "signature"), cookie.lstrip(".").split("."), strict=True))
-        if cookie.startswith("."):
-            parts["data"] = "." + parts["data"]
-        raw_text = f"session={cookie}\n\n" + "\n".join(f"{name:<10} {part}" for name, part in parts.items())
-        raw = nodes.literal_block(raw_text, raw_text, language="text")
+        raw_text = f"session={cookie}\n\n" + "\n".join(f"{name:<10} {part}" for name, part in split_cookie(cookie))
         decoded_text = json.dumps(data, indent=2, sort_keys=True)
-        decoded = nodes.literal_block(decoded_text, decoded_text, language="json")
-        for block in (raw, decoded):
-            self.set_source_info(block)
-        return [raw, decoded]
+        return [
+            nodes.literal_block(raw_text, raw_text, language="text"),
+            nodes.literal_block(decoded_text, decoded_text, language="json"),
+        ]
+
+    def forgery(self, visit):
+        if visit["forged_status"] == 200:
+            logger.warning("the step accepted a forged session cookie", location=self.get_location())
+        text = (
+            f"session={visit['forged']}\n\n"
+            + "\n".join(f"{name:<10} {part}" for name, part in split_cookie(visit["forged"]))
+            + "\n\nGET /profile\n"
+            + f"  with alice's cookie:    {visit['real_answer']}\n"
+            + f"  with the forged cookie: {visit['forged_answer']}"
+        )
+        return [nodes.literal_block(text, text, language="text")]
 
 
-def log_in_and_get_cookie(step_dir):
-    """Start the step with a test key, add alice, log her in, open her profile; return the cookie."""
+def split_cookie(cookie):
+    """The cookie's three parts, named; a leading dot stays with the data."""
+    names = ("data", "timestamp", "signature")
+    parts = list(zip(names, cookie.lstrip(".").split("."), strict=True))
+    if cookie.startswith("."):
+        parts[0] = ("data", "." + parts[0][1])
+    return parts
+
+
+def encode_cookie_data(data, compressed):
+    """The reverse of decode_cookie()'s first part: anyone can do it, no key needed."""
+    payload = json.dumps(data, separators=(",", ":")).encode()
+    if compressed:
+        payload = zlib.compress(payload)
+    return ("." if compressed else "") + base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def answer(response):
+    """What a response said, in one line: "200 OK" or "302 FOUND -> /login?next=..."."""
+    location = response.headers.get("Location")
+    return response.status + (f" -> {location}" if location else "")
+
+
+def log_in(step_dir):
+    """Start the step with a test key, add alice and bob, log alice in, then forge her cookie."""
     stepkit = load_stepkit()
     sys.path.insert(0, str(ROOT / "shared_tests"))
     try:
@@ -265,18 +310,36 @@ def log_in_and_get_cookie(step_dir):
                 "BCRYPT_LOG_ROUNDS": 4,
             }
         )
-        result = app.test_cli_runner().invoke(args=["create-user", "alice"], input="wonderland\nwonderland\n")
-        if result.exit_code != 0:
-            raise RuntimeError(result.output)
+        for name, password in (("alice", "wonderland"), ("bob", "can-we-fix-it")):
+            result = app.test_cli_runner().invoke(args=["create-user", name], input=f"{password}\n{password}\n")
+            if result.exit_code != 0:
+                raise RuntimeError(result.output)
         client = app.test_client()
         token = csrf_token(client.get("/login").text)
         response = client.post("/login", data={"username": "alice", "password": "wonderland", "csrf_token": token})
         if response.status_code not in (302, 303):
             raise RuntimeError(f"logging in answered {response.status_code}")
         # Follow the redirect, as a browser would: the profile page adds to the session.
-        if client.get(response.headers["Location"]).status_code != 200:
+        real = client.get(response.headers["Location"])
+        if real.status_code != 200:
             raise RuntimeError("the profile page did not answer 200")
-        return client.get_cookie("session").value
+        cookie = client.get_cookie("session").value
+
+        # Claim to be bob (id 2), keeping alice's timestamp and signature.
+        data = decode_cookie(cookie)
+        data["_user_id"] = "2"
+        _, timestamp, signature = cookie.lstrip(".").split(".")
+        forged = f"{encode_cookie_data(data, cookie.startswith('.'))}.{timestamp}.{signature}"
+        attacker = app.test_client()
+        attacker.set_cookie("session", forged)
+        forged_response = attacker.get("/profile")
+        return {
+            "cookie": cookie,
+            "real_answer": answer(real),
+            "forged": forged,
+            "forged_status": forged_response.status_code,
+            "forged_answer": answer(forged_response),
+        }
 
 
 # A resource the browser fetches by itself, from another host (or "//host").
