@@ -5,6 +5,7 @@
   built the docs), and makes the old file a rebuild dependency too.
 - `step-table` lists the steps from their step.toml files; each links to
   its page, so a new step without a page breaks the build.
+- `step-install` shows the pip command for what a step.toml declares.
 - `readme-command` shows a Quickstart command read from README.md, found the
   same way .ci/run finds it, so the docs show what CI really runs.
 - `session-cookie` logs in to a step with Flask's test client and shows the
@@ -17,6 +18,7 @@
 import base64
 import json
 import re
+import shlex
 import sys
 import tempfile
 import zlib
@@ -164,6 +166,23 @@ class StepTable(SphinxDirective):
         group += head
         group += body
         return [table]
+
+
+class StepInstall(SphinxDirective):
+    """The pip command that installs what a step's step.toml declares."""
+
+    required_arguments = 1
+
+    def run(self):
+        [step] = [s for s in load_stepkit().discover() if s.name == self.arguments[0]] or [None]
+        if step is None:
+            logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
+            return []
+        self.env.note_dependency(str(step.path / "step.toml"))
+        command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in step.dependencies)])
+        block = nodes.literal_block(command, command, language="console")
+        self.set_source_info(block)
+        return [block]
 
 
 def row(cells):
@@ -372,6 +391,7 @@ def setup(app):
     app.add_directive("literalinclude", RepoLiteralInclude, override=True)
     app.add_directive("readme-command", ReadmeCommand)
     app.add_directive("step-table", StepTable)
+    app.add_directive("step-install", StepInstall)
     app.add_directive("session-cookie", SessionCookie)
     app.connect("build-finished", check_offline)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
