@@ -6,6 +6,7 @@
 - `step-table` lists the steps from their step.toml files; each links to
   its page, so a new step without a page breaks the build.
 - `step-install` shows the pip command for what a step.toml declares.
+- `screenshots` shows a step's browser screenshots, once they exist.
 - `readme-command` shows a Quickstart command read from README.md, found the
   same way .ci/run finds it, so the docs show what CI really runs.
 - `session-cookie` logs in to a step with Flask's test client and shows the
@@ -183,6 +184,52 @@ class StepInstall(SphinxDirective):
         block = nodes.literal_block(command, command, language="console")
         self.set_source_info(block)
         return [block]
+
+
+# What each screenshot from `nox -s screenshots` shows, in the order shown.
+SCREENSHOTS = {
+    "login-error.png": "The login form after a failed attempt: one message, whatever was wrong.",
+    "profile.png": "The profile page of a logged-in user: the username and the user id.",
+    "register-errors.png": "The sign-up form sent with bad values: each message sits under its own field.",
+}
+
+
+class Screenshots(SphinxDirective):
+    """The step's screenshots from docs/_static/screenshots/<step>/, with captions.
+
+    Until the screenshots have been made for a step, its folder does not
+    exist and this shows nothing. Once it exists, every picture the step
+    should have must be there (the sign-up form only where the step has
+    the `registration` feature), and every file there must be known here.
+    """
+
+    required_arguments = 1
+
+    def run(self):
+        [step] = [s for s in load_stepkit().discover() if s.name == self.arguments[0]] or [None]
+        if step is None:
+            logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
+            return []
+        base = Path(self.env.srcdir) / "_static" / "screenshots"
+        folders = [base / name for name in (step.name, step.number) if (base / name).is_dir()]
+        if not folders:
+            return []
+        folder = folders[0]
+        expected = [name for name in SCREENSHOTS if name != "register-errors.png" or "registration" in step.features]
+        present = sorted(path.name for path in folder.glob("*.png"))
+        for name in sorted(set(expected) - set(present)):
+            logger.warning("%s has no %s", repo_path(folder), name, location=self.get_location())
+        for name in sorted(set(present) - set(SCREENSHOTS)):
+            logger.warning("%s: no caption for %s", repo_path(folder), name, location=self.get_location())
+        result = []
+        for name in (name for name in SCREENSHOTS if name in present):
+            uri = "/" + (folder / name).relative_to(Path(self.env.srcdir)).as_posix()
+            figure = nodes.figure()
+            figure += nodes.image(uri=uri, alt=SCREENSHOTS[name])
+            figure += nodes.caption(text=SCREENSHOTS[name])
+            self.set_source_info(figure)
+            result.append(figure)
+        return result
 
 
 def row(cells):
@@ -392,6 +439,7 @@ def setup(app):
     app.add_directive("readme-command", ReadmeCommand)
     app.add_directive("step-table", StepTable)
     app.add_directive("step-install", StepInstall)
+    app.add_directive("screenshots", Screenshots)
     app.add_directive("session-cookie", SessionCookie)
     app.connect("build-finished", check_offline)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
