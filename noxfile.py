@@ -127,8 +127,13 @@ def install_docs(session, *groups):
 
 @nox.session
 def docs(session):
-    """Build the docs strictly: any warning (a missing include, a renamed function,
-    a broken reference, a remote script or font) fails the build."""
+    """Build the docs into docs/_build/html, strictly: any warning fails the build.
+
+    A missing include, a function renamed under a `:pyobject:`, a broken
+    cross-reference, a diff that lost a line the text explains, or a page
+    that would load a script, style or font from another host: each one
+    is a warning, so each one stops the build.
+    """
     install_docs(session)
     session.run("sphinx-build", *DOCS_BUILD, *session.posargs)
 
