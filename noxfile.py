@@ -145,6 +145,40 @@ def screenshots(session):
     session.run("python", "e2e_tests/screenshots.py", *session.posargs)
 
 
+DOCS_BUILD = ["-W", "-n", "-E", "-b", "html", "docs", "docs/_build/html"]
+
+
+@nox.session
+def docs(session):
+    """Build the docs into docs/_build/html, strictly: any warning fails the build.
+
+    A missing include, a function renamed under a `:pyobject:`, a broken
+    cross-reference, a diff that lost a line the text explains, or a page
+    that would load a script, style or font from another host: each one
+    is a warning, so each one stops the build.
+    """
+    install_every_step(session, "docs")
+    session.run("sphinx-build", *DOCS_BUILD, *session.posargs)
+
+
+@nox.session(name="docs-serve", default=False)
+def docs_serve(session):
+    """Serve the docs on http://127.0.0.1:8000, rebuilt whenever a page or a step changes."""
+    install_every_step(session, "docs", "docs-serve")
+    session.run(
+        "sphinx-autobuild",
+        *DOCS_BUILD,
+        # The pages include code from these, so a change there rebuilds them too.
+        "--watch",
+        "steps",
+        "--watch",
+        "README.md",
+        "--ignore",
+        "*/instance/*",
+        *session.posargs,
+    )
+
+
 @nox.session(default=False)
 def serve(session):
     """Serve a step on http://127.0.0.1:5000: the last one, or `nox -s serve -- 01`.

@@ -1,0 +1,445 @@
+"""Sphinx helpers that keep the docs tied to the code in steps/.
+
+- `literalinclude` with `:diff:` names both files by their path in the
+  repository (stock Sphinx prints the absolute paths of the machine that
+  built the docs), and makes the old file a rebuild dependency too.
+- `step-table` lists the steps from their step.toml files; each links to
+  its page, so a new step without a page breaks the build.
+- `step-install` shows the pip command for what a step.toml declares.
+- `screenshots` shows a step's browser screenshots, once they exist.
+- `readme-command` shows a Quickstart command read from README.md, found the
+  same way .ci/run finds it, so the docs show what CI really runs.
+- `session-cookie` logs in to a step with Flask's test client and shows the
+  session cookie it got, decoded: real output, made at build time.
+- After an HTML build, every page and stylesheet is checked for resources
+  loaded from another host (scripts, fonts, styles, images): there must be
+  none, so the docs work offline and tell no third party who reads them.
+"""
+
+import base64
+import json
+import re
+import shlex
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx import addnodes
+from sphinx.directives.code import LiteralInclude
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RepoLiteralInclude(LiteralInclude):
+    """`literalinclude`, whose `:diff:` headers show repository-relative paths.
+
+    With `:diff:`, a `changed` option may list, one per line, the changed
+    lines the page's text talks about, each with its "+" or "-": the build
+    warns when the diff no longer holds one, so the text cannot drift from
+    the code it explains.
+    """
+
+    option_spec = {**LiteralInclude.option_spec, "changed": directives.unchanged_required}
+
+    def run(self):
+        if "diff" not in self.options:
+            return super().run()
+        old_rel, old_abs = self.env.relfn2path(self.options["diff"])
+        _, new_abs = self.env.relfn2path(self.arguments[0])
+        # Stock Sphinx only rebuilds the page when the new file changes.
+        self.env.note_dependency(old_rel)
+        result = super().run()
+        for block in (found for node in result for found in node.findall(nodes.literal_block)):
+            text = block.astext()
+            if not text:
+                logger.warning(
+                    "%s and %s are identical: there is no diff to show",
+                    repo_path(old_abs),
+                    repo_path(new_abs),
+                    location=self.get_location(),
+                )
+                continue
+            self.check_changed(text, repo_path(new_abs))
+            header = f"--- {old_abs}\n+++ {new_abs}\n"
+            if text.startswith(header):
+                text = f"--- {repo_path(old_abs)}\n+++ {repo_path(new_abs)}\n" + text[len(header) :]
+                block.rawsource = text
+                block.children = [nodes.Text(text)]
+        return result
+
+    def check_changed(self, diff, name):
+        """Warn about each line of the `changed` option that the diff lacks."""
+        changed = [line for line in diff.splitlines()[2:] if line[:1] in "+-"]
+        for wanted in self.options.get("changed", "").splitlines():
+            wanted = wanted.strip()
+            if not wanted:
+                continue
+            sign, fragment = wanted[0], wanted[1:].strip()
+            if sign not in "+-" or not any(line[0] == sign and fragment in line for line in changed):
+                logger.warning(
+                    "the diff of %s has no changed line %r that the text talks about",
+                    name,
+                    wanted,
+                    location=self.get_location(),
+                )
+
+
+def repo_path(path):
+    """`path` relative to the repository root, with forward slashes."""
+    return Path(path).resolve().relative_to(ROOT).as_posix()
+
+
+class ReadmeCommand(SphinxDirective):
+    """Show the command that follows `<!-- NAME -->` in README.md."""
+
+    required_arguments = 1
+
+    def run(self):
+        readme = ROOT / "README.md"
+        self.env.note_dependency(str(readme))
+        marker = f"<!-- {self.arguments[0]} -->"
+        found = False
+        # The rule .ci/run uses: after the marker, the first line that starts with "python3 ".
+        for line in readme.read_text(encoding="utf-8").splitlines():
+            if line.strip() == marker:
+                found = True
+            elif found and line.startswith("python3 "):
+                block = nodes.literal_block(line, line, language="console")
+                self.set_source_info(block)
+                return [block]
+        logger.warning("README.md has no command after %s", marker, location=self.get_location())
+        return []
+
+
+def load_stepkit():
+    """Import shared_tests/stepkit.py, which finds the steps and loads them."""
+    sys.path.insert(0, str(ROOT / "shared_tests"))
+    try:
+        import stepkit
+    finally:
+        sys.path.remove(str(ROOT / "shared_tests"))
+    return stepkit
+
+
+class StepTable(SphinxDirective):
+    """A table of every step: its page, its title, what it adds, what it needs."""
+
+    def run(self):
+        stepkit = load_stepkit()
+        table = nodes.table()
+        group = nodes.tgroup(cols=4)
+        table += group
+        for width in (10, 25, 40, 25):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        head += row(nodes.Text(text) for text in ("step", "title", "new features", "needs"))
+        body = nodes.tbody()
+        before = frozenset()
+        for step in stepkit.discover():
+            self.env.note_dependency(str(step.path / "step.toml"))
+            link = addnodes.pending_xref(
+                "",
+                nodes.inline(text=step.number),
+                refdomain="std",
+                reftype="doc",
+                reftarget=f"/steps/{step.name}",
+                refexplicit=True,
+                refdoc=self.env.docname,
+            )
+            added = sorted(step.features - before)
+            needs = [re.split(r"[\s<>=!~;\[]", req, maxsplit=1)[0] for req in step.dependencies]
+            body += row(
+                [
+                    link,
+                    nodes.Text(step.title),
+                    literals(added),
+                    literals(needs),
+                ]
+            )
+            before = step.features
+        group += head
+        group += body
+        return [table]
+
+
+class StepInstall(SphinxDirective):
+    """The pip command that installs what a step's step.toml declares."""
+
+    required_arguments = 1
+
+    def run(self):
+        [step] = [s for s in load_stepkit().discover() if s.name == self.arguments[0]] or [None]
+        if step is None:
+            logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
+            return []
+        self.env.note_dependency(str(step.path / "step.toml"))
+        command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in step.dependencies)])
+        block = nodes.literal_block(command, command, language="console")
+        self.set_source_info(block)
+        return [block]
+
+
+# What each screenshot from `nox -s screenshots` shows, in the order shown.
+SCREENSHOTS = {
+    "login-error.png": "The login form after a failed attempt: one message, whatever was wrong.",
+    "profile.png": "The profile page of a logged-in user: the username and the user id.",
+    "register-errors.png": "The sign-up form sent with bad values: each message sits under its own field.",
+}
+
+
+class Screenshots(SphinxDirective):
+    """The step's screenshots from docs/_static/screenshots/<step>/, with captions.
+
+    Until the screenshots have been made for a step, its folder does not
+    exist and this shows nothing. Once it exists, every picture the step
+    should have must be there (the sign-up form only where the step has
+    the `registration` feature), and every file there must be known here.
+    """
+
+    required_arguments = 1
+
+    def run(self):
+        [step] = [s for s in load_stepkit().discover() if s.name == self.arguments[0]] or [None]
+        if step is None:
+            logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
+            return []
+        base = Path(self.env.srcdir) / "_static" / "screenshots"
+        folders = [base / name for name in (step.name, step.number) if (base / name).is_dir()]
+        if not folders:
+            return []
+        folder = folders[0]
+        expected = [name for name in SCREENSHOTS if name != "register-errors.png" or "registration" in step.features]
+        present = sorted(path.name for path in folder.glob("*.png"))
+        for name in sorted(set(expected) - set(present)):
+            logger.warning("%s has no %s", repo_path(folder), name, location=self.get_location())
+        for name in sorted(set(present) - set(SCREENSHOTS)):
+            logger.warning("%s: no caption for %s", repo_path(folder), name, location=self.get_location())
+        result = []
+        for name in (name for name in SCREENSHOTS if name in present):
+            uri = "/" + (folder / name).relative_to(Path(self.env.srcdir)).as_posix()
+            figure = nodes.figure()
+            figure += nodes.image(uri=uri, alt=SCREENSHOTS[name])
+            figure += nodes.caption(text=SCREENSHOTS[name])
+            self.set_source_info(figure)
+            result.append(figure)
+        return result
+
+
+def row(cells):
+    tr = nodes.row()
+    for content in cells:
+        entry = nodes.entry()
+        entry += nodes.paragraph("", "", content)
+        tr += entry
+    return tr
+
+
+def literals(words):
+    """`a`, `b`, `c` as inline code, separated by commas."""
+    inline = nodes.inline()
+    for i, word in enumerate(words):
+        if i:
+            inline += nodes.Text(", ")
+        inline += nodes.literal(text=word)
+    return inline
+
+
+def decode_cookie(cookie):
+    """Read a Flask session cookie without the secret key: it is signed, not encrypted.
+
+    The cookie is three parts joined by dots: the data, a timestamp and a
+    signature. The data is JSON in URL-safe base64; a leading dot means it
+    was also compressed with zlib, which Flask does when that is shorter.
+    """
+    compressed = cookie.startswith(".")
+    payload, timestamp, signature = cookie.lstrip(".").split(".")
+    data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    if compressed:
+        data = zlib.decompress(data)
+    return json.loads(data)
+
+
+class SessionCookie(SphinxDirective):
+    """Log in to a step and show its session cookie: raw and decoded, or forged.
+
+    The step's own create_app() runs with a fixed, public test key and a
+    throwaway database; alice and bob are added with the step's
+    `create-user` command, then alice logs in through the login form, CSRF
+    token and all. `:keys:` lists the keys the text explains: if the cookie
+    ever holds others, the build warns, so the page cannot quietly go
+    stale. `:show: forgery` instead rewrites the cookie's data to claim
+    bob's id, keeps alice's signature, and shows what the step answers.
+    """
+
+    required_arguments = 1
+    option_spec = {
+        "keys": directives.unchanged_required,
+        "show": lambda value: directives.choice(value, ("cookie", "forgery")),
+    }
+
+    def run(self):
+        step = ROOT / "steps" / self.arguments[0]
+        for path in step.rglob("*"):
+            if path.suffix in (".py", ".html", ".toml"):
+                self.env.note_dependency(str(path))
+        try:
+            visit = log_in(step)
+        except Exception as error:  # any failure here is a broken docs build
+            logger.warning("could not log in to %s: %r", step.name, error, location=self.get_location())
+            return []
+        if self.options.get("show") == "forgery":
+            blocks = self.forgery(visit)
+        else:
+            blocks = self.cookie(visit["cookie"], step.name)
+        for block in blocks:
+            self.set_source_info(block)
+        return blocks
+
+    def cookie(self, cookie, step_name):
+        data = decode_cookie(cookie)
+        expected = set(self.options.get("keys", "").split())
+        if expected and set(data) != expected:
+            logger.warning(
+                "the session cookie of %s holds %s, but the page explains %s",
+                step_name,
+                sorted(data),
+                sorted(expected),
+                location=self.get_location(),
+            )
+        # The three parts one under the other: the dots are the point.
+        raw_text = f"session={cookie}\n\n" + "\n".join(f"{name:<10} {part}" for name, part in split_cookie(cookie))
+        decoded_text = json.dumps(data, indent=2, sort_keys=True)
+        return [
+            nodes.literal_block(raw_text, raw_text, language="text"),
+            nodes.literal_block(decoded_text, decoded_text, language="json"),
+        ]
+
+    def forgery(self, visit):
+        if visit["forged_status"] == 200:
+            logger.warning("the step accepted a forged session cookie", location=self.get_location())
+        text = (
+            f"session={visit['forged']}\n\n"
+            + "\n".join(f"{name:<10} {part}" for name, part in split_cookie(visit["forged"]))
+            + "\n\nGET /profile\n"
+            + f"  with alice's cookie:    {visit['real_answer']}\n"
+            + f"  with the forged cookie: {visit['forged_answer']}"
+        )
+        return [nodes.literal_block(text, text, language="text")]
+
+
+def split_cookie(cookie):
+    """The cookie's three parts, named; a leading dot stays with the data."""
+    names = ("data", "timestamp", "signature")
+    parts = list(zip(names, cookie.lstrip(".").split("."), strict=True))
+    if cookie.startswith("."):
+        parts[0] = ("data", "." + parts[0][1])
+    return parts
+
+
+def encode_cookie_data(data, compressed):
+    """The reverse of decode_cookie()'s first part: anyone can do it, no key needed."""
+    payload = json.dumps(data, separators=(",", ":")).encode()
+    if compressed:
+        payload = zlib.compress(payload)
+    return ("." if compressed else "") + base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def answer(response):
+    """What a response said, in one line: "200 OK" or "302 FOUND -> /login?next=..."."""
+    location = response.headers.get("Location")
+    return response.status + (f" -> {location}" if location else "")
+
+
+def log_in(step_dir):
+    """Start the step with a test key, add alice and bob, log alice in, then forge her cookie."""
+    stepkit = load_stepkit()
+    sys.path.insert(0, str(ROOT / "shared_tests"))
+    try:
+        from pages import csrf_token
+    finally:
+        sys.path.remove(str(ROOT / "shared_tests"))
+
+    module = stepkit.load_module(step_dir, f"docs_{step_dir.name}")
+    with tempfile.TemporaryDirectory() as folder:
+        app = stepkit.app_factory(module)(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "a-key-for-the-docs-only",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/docs.sqlite",
+                "BCRYPT_LOG_ROUNDS": 4,
+            }
+        )
+        for name, password in (("alice", "wonderland"), ("bob", "can-we-fix-it")):
+            result = app.test_cli_runner().invoke(args=["create-user", name], input=f"{password}\n{password}\n")
+            if result.exit_code != 0:
+                raise RuntimeError(result.output)
+        client = app.test_client()
+        token = csrf_token(client.get("/login").text)
+        response = client.post("/login", data={"username": "alice", "password": "wonderland", "csrf_token": token})
+        if response.status_code not in (302, 303):
+            raise RuntimeError(f"logging in answered {response.status_code}")
+        # Follow the redirect, as a browser would: the profile page adds to the session.
+        real = client.get(response.headers["Location"])
+        if real.status_code != 200:
+            raise RuntimeError("the profile page did not answer 200")
+        cookie = client.get_cookie("session").value
+
+        # Claim to be bob (id 2), keeping alice's timestamp and signature.
+        data = decode_cookie(cookie)
+        data["_user_id"] = "2"
+        _, timestamp, signature = cookie.lstrip(".").split(".")
+        forged = f"{encode_cookie_data(data, cookie.startswith('.'))}.{timestamp}.{signature}"
+        attacker = app.test_client()
+        attacker.set_cookie("session", forged)
+        forged_response = attacker.get("/profile")
+        return {
+            "cookie": cookie,
+            "real_answer": answer(real),
+            "forged": forged,
+            "forged_status": forged_response.status_code,
+            "forged_answer": answer(forged_response),
+        }
+
+
+# A resource the browser fetches by itself, from another host (or "//host").
+REMOTE_IN_HTML = re.compile(
+    r"<(?:script|img|iframe|source|audio|video|embed)\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//"
+    r"|<link\b(?=[^>]*\brel\s*=\s*[\"']?(?:stylesheet|preload|modulepreload|icon|prefetch|preconnect))"
+    r"[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//",
+    re.IGNORECASE,
+)
+REMOTE_IN_CSS = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])(?:https?:)?//", re.IGNORECASE)
+
+
+def check_offline(app, exception):
+    """Warn about every page or stylesheet that would load something from the network."""
+    if exception is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    for path in sorted(outdir.rglob("*")):
+        if path.suffix == ".html":
+            pattern = REMOTE_IN_HTML
+        elif path.suffix == ".css":
+            pattern = REMOTE_IN_CSS
+        else:
+            continue
+        for match in pattern.finditer(path.read_text(encoding="utf-8", errors="replace")):
+            logger.warning("%s loads a remote resource: %s", path.relative_to(outdir), match.group(0)[:120])
+
+
+def setup(app):
+    app.add_directive("literalinclude", RepoLiteralInclude, override=True)
+    app.add_directive("readme-command", ReadmeCommand)
+    app.add_directive("step-table", StepTable)
+    app.add_directive("step-install", StepInstall)
+    app.add_directive("screenshots", Screenshots)
+    app.add_directive("session-cookie", SessionCookie)
+    app.connect("build-finished", check_offline)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

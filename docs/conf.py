@@ -1,0 +1,33 @@
+"""Sphinx configuration for the flask-login-steps walkthrough.
+
+Build it with `nox -s docs` (strict: any warning fails), or serve it with live
+reload with `nox -s docs-serve`.
+"""
+
+import sys
+from pathlib import Path
+
+# The local extension in _ext/: repository paths in diffs, the README's
+# commands, a real session cookie, and the offline check.
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+
+project = "Flask login steps"
+author = "the flask-login-steps authors"
+copyright = "2026, " + author
+
+extensions = ["myst_parser", "stepdocs"]
+exclude_patterns = ["_build"]
+# A cross-reference that leads nowhere is an error, not a broken link.
+nitpicky = True
+
+# "(label)=" targets and ```{directive} blocks are MyST; these add little
+# extras the pages use: ::: fences for notes, and "term\n: definition" lists.
+myst_enable_extensions = ["colon_fence", "deflist"]
+# Headings get anchors, so a page can link to "#what-it-still-gets-wrong".
+myst_heading_anchors = 3
+
+html_theme = "furo"
+html_title = "Flask login steps"
+# No "view page source" links to a copy of every page's Markdown.
+html_copy_source = False
+html_show_sourcelink = False
