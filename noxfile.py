@@ -132,3 +132,14 @@ def serve(session):
         step = found.name
     install_step(session, step)
     session.run("flask", "--app", f"steps/{step}", "run", *args)
+
+
+@nox.session(default=False)
+def bench(session):
+    """Benchmark the course; writes docs/benchmarks/ (results.json, table.md, chart.png).
+
+    `nox -s bench -- --skip-nox` leaves out the slowest figure, a warm `nox`.
+    """
+    session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
+    # The warm-nox figure runs this same nox, the one running us.
+    session.run("python", "bench/run.py", "--nox", f"{sys.executable} -m nox", *session.posargs)
