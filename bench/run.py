@@ -243,7 +243,9 @@ def table(results):
     m = results["raw"]["test_matrix"]
     case = results["case_ms"]
     case_verdict = "met" if case < TARGETS["case_ms"] else f"misses by {case - TARGETS['case_ms']:.2f} ms"
-    rows.append(f"| test matrix: {m['cases']} cases in {m['wall_s']} s | {case} ms/case | < 10 ms | {case_verdict} |")
+    rows.append(
+        f"| test matrix: {m['cases']} cases in {m['wall_s']} s ({m['pytest_s']} s by pytest's clock) | {case} ms/case | < 10 ms | {case_verdict} |"
+    )
     for step, ratio in results["auth_ratio"].items():
         raw = results["raw"]["auth"][step]
         rows.append(
@@ -295,11 +297,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-nox", action="store_true", help="leave out the warm nox wall time")
     parser.add_argument("--nox", default=f"{sys.executable} -m nox", help="how to run nox")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per route")
-    parser.add_argument("--requests", type=int, default=300, help="requests per route per round")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per route")
+    parser.add_argument("--requests", type=int, default=400, help="requests per route per round")
     parser.add_argument("--logins", type=int, default=9, help="login attempts of each kind")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("profile_*.txt"):
+        old.unlink()  # a step that now meets its target must not keep an old profile
     raw = {"auth": {}, "login": {}, "cold_start": {}}
     results = {"machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
