@@ -227,6 +227,16 @@ def check(session):
 @nox.session(name="check-selftest")
 def check_selftest(session):
     """Test `nox -s check` itself: copies of each step pass, copies with one break fail naming it."""
-    everything = dict.fromkeys(dep for step in STEPS.values() for dep in step.dependencies)
-    session.install(*everything, *nox.project.dependency_groups(PYPROJECT, "test"))
+    install_every_step(session, "test")
     session.run("pytest", "check_tests", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session):
+    """Benchmark the course; writes docs/benchmarks/ (results.json, table.md, chart.png).
+
+    `nox -s bench -- --skip-nox` leaves out the slowest figure, a warm `nox`.
+    """
+    install_every_step(session, "bench")
+    # The warm-nox figure runs this same nox, the one running us.
+    session.run("python", "bench/run.py", "--nox", f"{sys.executable} -m nox", *session.posargs)

@@ -1,0 +1,346 @@
+"""Measure what the course costs; print a table, write results.json, table.md and chart.png.
+
+Run it through `nox -s bench` (one virtualenv with every step's dependencies).
+`--skip-nox` leaves out the slowest figure, the warm `nox` run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = ROOT / "docs" / "benchmarks"
+sys.path.insert(0, str(ROOT / "shared_tests"))
+sys.path.insert(0, str(HERE))
+from client import Client  # noqa: E402
+
+from stepkit import discover  # noqa: E402
+
+STEPS = discover()
+TARGETS = {"case_ms": 10.0, "auth_ratio": 0.85, "login_ratio": (0.9, 1.1)}
+PACKAGES = ["flask", "werkzeug", "jinja2", "flask-login", "flask-sqlalchemy", "sqlalchemy", "flask-bcrypt", "bcrypt"]
+PACKAGES += ["flask-wtf", "pytest", "gunicorn", "matplotlib", "pyinstrument"]
+
+
+def machine():
+    """What this ran on: the figures mean nothing without it."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def env_for(tmp, step):
+    """Configuration from the environment, so nothing lands in the step's instance folder."""
+    env = dict(os.environ)
+    env["FLASK_SECRET_KEY"] = "bench-only-not-secret"
+    env["FLASK_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp}/{step.name}.sqlite"
+    env["BENCH_STEP"] = step.name
+    return env
+
+
+# 1. The test matrix, in one process.
+def test_matrix(tmp):
+    junit = Path(tmp) / "junit.xml"
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - start
+    suites = ET.parse(junit).getroot()
+    suites = [suites] if suites.tag == "testsuite" else list(suites)
+    total = sum(int(s.get("tests")) for s in suites)
+    skipped = sum(int(s.get("skipped")) for s in suites)
+    ran = total - skipped
+    # pytest's own clock (collection and cases, without interpreter start) as a second figure.
+    inside = sum(float(s.get("time")) for s in suites)
+    return {
+        "cases": ran,
+        "skipped": skipped,
+        "wall_s": round(wall, 2),
+        "pytest_s": round(inside, 2),
+        "case_ms": round(wall * 1000 / ran, 2),
+    }
+
+
+# 2 and 3. A step behind gunicorn.
+class Server:
+    """gunicorn, one sync worker on loopback, serving bench/wsgi.py for one step."""
+
+    def __init__(self, tmp, step):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync"]
+        cmd += ["--bind", f"127.0.0.1:{self.port}", "--chdir", str(HERE), "--log-level", "warning", "wsgi:application"]
+        self.process = subprocess.Popen(cmd, env=env_for(tmp, step))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"gunicorn did not start for {step.name}") from None
+                time.sleep(0.1)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def auth_cost(port, rounds, count):
+    """Interleaved rounds of logged-in /profile and the bare twin; ratio of totals."""
+    client = Client(port)
+    client.login("alice", "wonderland")
+    bare = Client(port)
+    client.rate("/profile", 50)  # warm up both
+    bare.rate("/bare/", 50)
+    profile_rps, bare_rps = [], []
+    for _ in range(rounds):
+        profile_rps.append(client.rate("/profile", count))
+        bare_rps.append(bare.rate("/bare/", count))
+    p, b = statistics.median(profile_rps), statistics.median(bare_rps)
+    return {"profile_rps": round(p, 1), "bare_rps": round(b, 1), "ratio": round(p / b, 3)}
+
+
+def login_cost(port, repeats):
+    """Median POST /login for a wrong password and for an unknown user, interleaved."""
+    client = Client(port)
+    known, unknown = [], []
+    for _ in range(repeats):
+        form = client.login_form("alice", "not-her-password")
+        known.append(client.timed_post("/login", form))
+        form = client.login_form("nobody-by-this-name", "not-her-password")
+        unknown.append(client.timed_post("/login", form))
+    k, u = statistics.median(known), statistics.median(unknown)
+    return {"known_wrong_ms": round(k * 1000, 1), "unknown_ms": round(u * 1000, 1), "ratio": round(u / k, 3)}
+
+
+def profile_step(tmp, step):
+    """Where a logged-in /profile spends its time: pyinstrument, in process."""
+    from pyinstrument import Profiler
+
+    os.environ.update(env_for(tmp, step))
+    del os.environ["BENCH_STEP"]  # build the apps below, not at import
+    import wsgi
+
+    app, bare = wsgi.build(step.name)
+    client = app.test_client()
+    form = {"username": "alice", "password": "wonderland"}
+    body = client.get("/login").get_data(as_text=True)
+    if 'name="csrf_token"' in body:
+        import re
+
+        form["csrf_token"] = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', body).group(1)
+    client.post("/login", data=form)
+    bare_client = bare.test_client()
+    profiler = Profiler(interval=0.0002)
+    with profiler:
+        for _ in range(500):
+            client.get("/profile")
+    text = profiler.output_text(show_all=False, color=False, unicode=True)
+    (OUT / f"profile_{step.name}.txt").write_text(text)
+    with Profiler(interval=0.0002) as bare_profiler:
+        for _ in range(500):
+            bare_client.get("/")
+    (OUT / f"profile_{step.name}_bare.txt").write_text(bare_profiler.output_text(show_all=False, color=False))
+
+
+# 3b. bcrypt itself.
+def bcrypt_cost(repeats):
+    import bcrypt
+
+    out = {}
+    for rounds in range(10, 15):
+        hashed = bcrypt.hashpw(b"correct horse", bcrypt.gensalt(rounds))
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            bcrypt.checkpw(b"wrong horse", hashed)
+            times.append(time.perf_counter() - start)
+        out[str(rounds)] = round(statistics.median(times) * 1000, 1)
+    return out
+
+
+# 4. Cold start.
+COLD = """
+import sys, time
+start = time.perf_counter()
+sys.path.insert(0, {shared!r})
+from stepkit import discover, load_module, select
+[step] = select(discover(), [{name!r}])
+load_module(step.path, "cold_" + step.name).create_app()
+print(time.perf_counter() - start)
+"""
+
+
+def cold_start(tmp, step, repeats):
+    code = COLD.format(shared=str(ROOT / "shared_tests"), name=step.name)
+    times = []
+    for _ in range(repeats):
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env_for(tmp, step), check=True, capture_output=True, text=True
+        )
+        times.append(float(result.stdout.strip().splitlines()[-1]))
+    return round(statistics.median(times) * 1000, 1), [round(t * 1000, 1) for t in times]
+
+
+# 5. A warm nox.
+def nox_warm(nox_cmd):
+    cmd = nox_cmd.split()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)  # warm: venvs made and filled
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    return round(time.perf_counter() - start, 1)
+
+
+def verdict(value, target):
+    if isinstance(target, tuple):
+        low, high = target
+        if low <= value <= high:
+            return "met"
+        return f"misses by {low - value:.3f}" if value < low else f"misses by {value - high:.3f}"
+    return "met" if value >= target else f"misses by {target - value:.3f}"
+
+
+def table(results):
+    """The results as a Markdown table (included by docs/benchmarks.md)."""
+    rows = ["| figure | value | target | verdict |", "| --- | --- | --- | --- |"]
+    m = results["raw"]["test_matrix"]
+    case = results["case_ms"]
+    case_verdict = "met" if case < TARGETS["case_ms"] else f"misses by {case - TARGETS['case_ms']:.2f} ms"
+    rows.append(
+        f"| test matrix: {m['cases']} cases in {m['wall_s']} s ({m['pytest_s']} s by pytest's clock) | {case} ms/case | < 10 ms | {case_verdict} |"
+    )
+    for step, ratio in results["auth_ratio"].items():
+        raw = results["raw"]["auth"][step]
+        rows.append(
+            f"| {step}: logged-in /profile vs bare ({raw['profile_rps']} / {raw['bare_rps']} req/s) "
+            f"| {ratio} | ≥ 0.85 | {verdict(ratio, TARGETS['auth_ratio'])} |"
+        )
+    for step, ratio in results["login_unknown_known_ratio"].items():
+        raw = results["raw"]["login"][step]
+        rows.append(
+            f"| {step}: login unknown user / wrong password ({raw['unknown_ms']} / {raw['known_wrong_ms']} ms) "
+            f"| {ratio} | 0.9–1.1 | {verdict(ratio, TARGETS['login_ratio'])} |"
+        )
+    for rounds, ms in results["bcrypt_ms"].items():
+        rows.append(f"| bcrypt check at {rounds} rounds | {ms} ms | — | — |")
+    for step, ms in results["cold_start_ms"].items():
+        rows.append(f"| {step}: import + create_app | {ms} ms | — | — |")
+    nox = results["nox_warm_s"]
+    rows.append(f"| warm `nox` | {'not measured' if nox is None else f'{nox} s'} | — | — |")
+    return "\n".join(rows) + "\n"
+
+
+def chart(results):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    steps = list(results["auth_ratio"])
+    axes[0].bar(steps, list(results["auth_ratio"].values()), color="tab:blue")
+    axes[0].axhline(0.85, color="tab:red", linestyle="--", label="target 0.85")
+    axes[0].set_title("logged-in / bare requests per second")
+    axes[0].legend()
+    cold = results["cold_start_ms"]
+    axes[1].bar(list(cold), list(cold.values()), color="tab:green")
+    axes[1].set_title("cold start: import + create_app (ms)")
+    bc = results["bcrypt_ms"]
+    axes[2].plot([int(r) for r in bc], list(bc.values()), marker="o")
+    axes[2].set_yscale("log")
+    axes[2].set_title("bcrypt check (ms) per rounds")
+    axes[2].set_xlabel("log rounds")
+    for ax in axes[:2]:
+        ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    fig.savefig(OUT / "chart.png", dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-nox", action="store_true", help="leave out the warm nox wall time")
+    parser.add_argument("--nox", default=f"{sys.executable} -m nox", help="how to run nox")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per route")
+    parser.add_argument("--requests", type=int, default=400, help="requests per route per round")
+    parser.add_argument("--logins", type=int, default=9, help="login attempts of each kind")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("profile_*.txt"):
+        old.unlink()  # a step that now meets its target must not keep an old profile
+    raw = {"auth": {}, "login": {}, "cold_start": {}}
+    results = {"machine": machine()}
+    with tempfile.TemporaryDirectory() as tmp:
+        print("test matrix...", flush=True)
+        raw["test_matrix"] = test_matrix(tmp)
+        results["case_ms"] = raw["test_matrix"]["case_ms"]
+        results["auth_ratio"], results["login_unknown_known_ratio"], results["cold_start_ms"] = {}, {}, {}
+        for step in STEPS:
+            print(f"{step.name}: serving...", flush=True)
+            server = Server(tmp, step)
+            try:
+                raw["auth"][step.name] = auth_cost(server.port, args.rounds, args.requests)
+                results["auth_ratio"][step.name] = raw["auth"][step.name]["ratio"]
+                if "database" in step.features:
+                    raw["login"][step.name] = login_cost(server.port, args.logins)
+                    results["login_unknown_known_ratio"][step.name] = raw["login"][step.name]["ratio"]
+            finally:
+                server.stop()
+            if results["auth_ratio"][step.name] < TARGETS["auth_ratio"]:
+                profile_step(tmp, step)
+            print(f"{step.name}: cold start...", flush=True)
+            median, times = cold_start(tmp, step, 5)
+            results["cold_start_ms"][step.name] = median
+            raw["cold_start"][step.name] = times
+        print("bcrypt...", flush=True)
+        results["bcrypt_ms"] = bcrypt_cost(5)
+        results["nox_warm_s"] = None
+        if not args.skip_nox:
+            print("warm nox (twice)...", flush=True)
+            results["nox_warm_s"] = nox_warm(args.nox)
+    results["raw"] = raw
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = table(results)
+    (OUT / "table.md").write_text(markdown)
+    chart(results)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""One step, served for the benchmark: the step's own app plus a bare twin.
+
+gunicorn imports `application` from here with BENCH_STEP naming the step.
+`/...` is the step's create_app() app, untouched; `/bare/` is a second
+create_app() instance with no before_request functions and one view that
+renders the same profile.html for a fixed user. Both share one process, so
+the only difference between `/profile` and `/bare/` is the session and user
+loading the step does. The steps are never edited.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from flask import g
+from flask import render_template
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "shared_tests"))
+from stepkit import discover  # noqa: E402
+from stepkit import load_module  # noqa: E402
+from stepkit import select  # noqa: E402
+
+# The user both routes show; steps 03+ get it created in their database.
+USER = {"id": 1, "username": "alice", "password": "wonderland", "email": "alice@example.com"}
+
+
+def build(step_name):
+    """The step's app and its bare twin, for the step named `step_name`."""
+    [step] = select(discover(), [step_name])
+    package = load_module(step.path, f"bench_{step.name}")
+    app = package.create_app()
+    if "database" in step.features:
+        add_user(app, step)
+    bare = package.create_app()
+    # No session reading, no user loading: what is left is the template.
+    bare.before_request_funcs.clear()
+    fixed = fixed_user(package, step)
+
+    def bare_profile():
+        """profile.html for a fixed user, with nothing loaded per request."""
+        if "database" in step.features:
+            g._login_user = fixed  # Flask-Login's current_user reads this
+        else:
+            g.user = fixed
+        return render_template("profile.html")
+
+    bare.add_url_rule("/", "bare_profile", bare_profile)
+    return app, bare
+
+
+def fixed_user(package, step):
+    """A user object of the step's own class, never stored anywhere."""
+    models = sys.modules[f"{package.__name__}.models"]
+    if "database" not in step.features:
+        return models.User(USER["id"], USER["username"], USER["password"])
+    fields = {"id": USER["id"], "username": USER["username"]}
+    if "email" in step.features:
+        fields["email"] = USER["email"]
+    return models.User(**fields)
+
+
+def add_user(app, step):
+    """Create the benchmark user with the step's own create-user command."""
+    args = ["create-user", USER["username"]]
+    if "email" in step.features:
+        args += ["--email", USER["email"]]
+    password = USER["password"]
+    # Fails harmlessly when the user exists already (a second worker boot).
+    app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
+
+
+if "BENCH_STEP" in os.environ:
+    app, bare = build(os.environ["BENCH_STEP"])
+    application = DispatcherMiddleware(app, {"/bare": bare})
