@@ -172,12 +172,17 @@ def profile_step(tmp, step):
     with profiler:
         for _ in range(500):
             client.get("/profile")
-    text = profiler.output_text(show_all=False, color=False, unicode=True)
-    (OUT / f"profile_{step.name}.txt").write_text(text)
+    (OUT / f"profile_{step.name}.txt").write_text(profile_text(profiler))
     with Profiler(interval=0.0002) as bare_profiler:
         for _ in range(500):
             bare_client.get("/")
-    (OUT / f"profile_{step.name}_bare.txt").write_text(bare_profiler.output_text(show_all=False, color=False))
+    (OUT / f"profile_{step.name}_bare.txt").write_text(profile_text(bare_profiler))
+
+
+def profile_text(profiler):
+    """The profile as text, with paths relative to the repository (not this machine's)."""
+    text = profiler.output_text(show_all=False, color=False, unicode=True)
+    return text.replace(f"{ROOT}/", "")
 
 
 # 3b. bcrypt itself.

@@ -20,6 +20,7 @@ from chromium import launch_args  # noqa: E402
 from liveserver import serve  # noqa: E402
 from stepkit import discover  # noqa: E402
 from stepkit import select  # noqa: E402
+from stepkit import step_params  # noqa: E402
 
 
 def pytest_configure(config):
@@ -34,12 +35,7 @@ def pytest_generate_tests(metafunc):
     """One run per step; a step lacking a feature the test checks is skipped, saying which."""
     if "step" not in metafunc.fixturenames:
         return
-    wanted = [name for marker in metafunc.definition.iter_markers("features") for name in marker.args]
-    params = []
-    for step in metafunc.config.e2e_steps:
-        lacking = step.missing(wanted)
-        skip = pytest.mark.skip(reason=f"{step.name} does not teach {', '.join(lacking)} yet")
-        params.append(pytest.param(step, id=step.name, marks=[skip] if lacking else []))
+    params = step_params(metafunc, metafunc.config.e2e_steps)
     metafunc.parametrize("step", params, scope="session")
 
 

@@ -23,6 +23,7 @@ from stepkit import copy_app
 from stepkit import discover
 from stepkit import load_module
 from stepkit import select
+from stepkit import step_params
 
 # The accounts every step has: steps 01-02 ship them, later steps get them
 # through their `create-user` command.
@@ -51,12 +52,7 @@ def pytest_generate_tests(metafunc):
     """Run every test that uses `step` once per step, skipping those it doesn't teach."""
     if "step" not in metafunc.fixturenames:
         return
-    needed = [name for marker in metafunc.definition.iter_markers("features") for name in marker.args]
-    params = []
-    for step in metafunc.config.steps:
-        missing = step.missing(needed)
-        marks = [pytest.mark.skip(reason=f"{step.name} does not teach {', '.join(missing)} yet")] if missing else []
-        params.append(pytest.param(step, id=step.name, marks=marks))
+    params = step_params(metafunc, metafunc.config.steps)
     metafunc.parametrize("step", params, indirect=True, scope="session")
 
 

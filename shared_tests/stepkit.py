@@ -53,6 +53,23 @@ class Step:
         return sorted(set(features) - self.features)
 
 
+def step_params(metafunc, steps):
+    """One pytest param per step; a step lacking a feature the test checks is skipped, saying which.
+
+    The features come from the test's `features` marks. A skip therefore
+    always means "this step does not teach that yet", never anything else.
+    """
+    import pytest
+
+    needed = [name for marker in metafunc.definition.iter_markers("features") for name in marker.args]
+    params = []
+    for step in steps:
+        missing = step.missing(needed)
+        marks = [pytest.mark.skip(reason=f"{step.name} does not teach {', '.join(missing)} yet")] if missing else []
+        params.append(pytest.param(step, id=step.name, marks=marks))
+    return params
+
+
 def discover(steps_dir=STEPS_DIR):
     """Every step folder (one holding a step.toml), in order."""
     return [Step.from_dir(p.parent) for p in sorted(steps_dir.glob("*/step.toml"))]

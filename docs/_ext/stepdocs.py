@@ -169,15 +169,26 @@ class StepTable(SphinxDirective):
         return [table]
 
 
-class StepInstall(SphinxDirective):
-    """The pip command that installs what a step's step.toml declares."""
+class StepDirective(SphinxDirective):
+    """A directive whose one argument names a step folder, such as 03_flask_login."""
 
     required_arguments = 1
 
+    def find_step(self):
+        """The step named by the argument, or None (and a warning, which fails the build)."""
+        for step in load_stepkit().discover():
+            if step.name == self.arguments[0]:
+                return step
+        logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
+        return None
+
+
+class StepInstall(StepDirective):
+    """The pip command that installs what a step's step.toml declares."""
+
     def run(self):
-        [step] = [s for s in load_stepkit().discover() if s.name == self.arguments[0]] or [None]
+        step = self.find_step()
         if step is None:
-            logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
             return []
         self.env.note_dependency(str(step.path / "step.toml"))
         command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in step.dependencies)])
@@ -194,7 +205,7 @@ SCREENSHOTS = {
 }
 
 
-class Screenshots(SphinxDirective):
+class Screenshots(StepDirective):
     """The step's screenshots from docs/_static/screenshots/<step>/, with captions.
 
     Until the screenshots have been made for a step, its folder does not
@@ -203,12 +214,9 @@ class Screenshots(SphinxDirective):
     the `registration` feature), and every file there must be known here.
     """
 
-    required_arguments = 1
-
     def run(self):
-        [step] = [s for s in load_stepkit().discover() if s.name == self.arguments[0]] or [None]
+        step = self.find_step()
         if step is None:
-            logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
             return []
         base = Path(self.env.srcdir) / "_static" / "screenshots"
         folders = [base / name for name in (step.name, step.number) if (base / name).is_dir()]
@@ -266,7 +274,7 @@ def decode_cookie(cookie):
     return json.loads(data)
 
 
-class SessionCookie(SphinxDirective):
+class SessionCookie(StepDirective):
     """Log in to a step and show its session cookie: raw and decoded, or forged.
 
     The step's own create_app() runs with a fixed, public test key and a
@@ -278,14 +286,16 @@ class SessionCookie(SphinxDirective):
     bob's id, keeps alice's signature, and shows what the step answers.
     """
 
-    required_arguments = 1
     option_spec = {
         "keys": directives.unchanged_required,
         "show": lambda value: directives.choice(value, ("cookie", "forgery")),
     }
 
     def run(self):
-        step = ROOT / "steps" / self.arguments[0]
+        found = self.find_step()
+        if found is None:
+            return []
+        step = found.path
         for path in step.rglob("*"):
             if path.suffix in (".py", ".html", ".toml"):
                 self.env.note_dependency(str(path))
