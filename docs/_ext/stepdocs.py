@@ -11,6 +11,8 @@
   same way .ci/run finds it, so the docs show what CI really runs.
 - `session-cookie` logs in to a step with Flask's test client and shows the
   session cookie it got, decoded: real output, made at build time.
+- `check-report` breaks a copy of a step on purpose, runs the checker on
+  it, and shows the report it printed: real output, made at build time.
 - After an HTML build, every page and stylesheet is checked for resources
   loaded from another host (scripts, fonts, styles, images): there must be
   none, so the docs work offline and tell no third party who reads them.
@@ -20,6 +22,7 @@ import base64
 import json
 import re
 import shlex
+import subprocess
 import sys
 import tempfile
 import zlib
@@ -170,17 +173,19 @@ class StepTable(SphinxDirective):
 
 
 class StepDirective(SphinxDirective):
-    """A directive whose one argument names a step folder, such as 03_flask_login."""
+    """A directive whose first argument names a step: 03_flask_login, 03 or 3."""
 
     required_arguments = 1
 
     def find_step(self):
         """The step named by the argument, or None (and a warning, which fails the build)."""
-        for step in load_stepkit().discover():
-            if step.name == self.arguments[0]:
-                return step
-        logger.warning("there is no step %r", self.arguments[0], location=self.get_location())
-        return None
+        stepkit = load_stepkit()
+        try:
+            [step] = stepkit.select(stepkit.discover(), [self.arguments[0]])
+        except (LookupError, ValueError) as error:
+            logger.warning("%s", error, location=self.get_location())
+            return None
+        return step
 
 
 class StepInstall(StepDirective):
@@ -444,6 +449,57 @@ def check_offline(app, exception):
             logger.warning("%s loads a remote resource: %s", path.relative_to(outdir), match.group(0)[:120])
 
 
+class CheckReport(StepDirective):
+    """The report `pytest --app-path` prints for a copy of a step with deliberate breaks.
+
+    The breaks are named by their ids in check_tests/test_check.py, which
+    tests that each one is reported; this shows what a learner would read.
+    The copy's temporary path is shown as `~/my_login_app`.
+    """
+
+    optional_arguments = 10
+
+    def run(self):
+        step = self.find_step()
+        if step is None:
+            return []
+        checks = load_check_tests()
+        breaks = {name: (file, edits) for name, _, file, edits, *_ in checks.BREAKS}
+        for path in [*step.path.rglob("*.py"), *step.path.rglob("*.html"), ROOT / "check_tests" / "test_check.py"]:
+            self.env.note_dependency(str(path))
+        with tempfile.TemporaryDirectory() as tmp:
+            app = checks.learner_copy(step.number, Path(tmp))
+            try:
+                for name in self.arguments[1:]:
+                    file, edits = breaks[name]
+                    for old, new in edits:
+                        checks.edit(app / file, old, new)
+                code, output = checks.check(app, step.number)
+            except (KeyError, AssertionError, subprocess.SubprocessError) as error:
+                logger.warning("could not make the report: %r", error, location=self.get_location())
+                return []
+            output = output.replace(str(app), "~/my_login_app")
+        lines = output.splitlines()
+        start = next((i for i, line in enumerate(lines) if "your app, checked as step" in line), None)
+        if code != 1 or start is None:
+            logger.warning("the checker did not report a broken app:\n%s", output, location=self.get_location())
+            return []
+        text = "\n".join(lines[start:])
+        block = nodes.literal_block(text, text, language="text")
+        self.set_source_info(block)
+        return [block]
+
+
+def load_check_tests():
+    """Import check_tests/test_check.py: its broken copies of the steps, and how it runs the checker."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_check_tests", ROOT / "check_tests" / "test_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def setup(app):
     app.add_directive("literalinclude", RepoLiteralInclude, override=True)
     app.add_directive("readme-command", ReadmeCommand)
@@ -451,5 +507,6 @@ def setup(app):
     app.add_directive("step-install", StepInstall)
     app.add_directive("screenshots", Screenshots)
     app.add_directive("session-cookie", SessionCookie)
+    app.add_directive("check-report", CheckReport)
     app.connect("build-finished", check_offline)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
