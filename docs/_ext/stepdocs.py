@@ -169,7 +169,32 @@ class StepTable(SphinxDirective):
             before = step.features
         group += head
         group += body
+        self.check_readme_install(stepkit.discover())
         return [table]
+
+    def check_readme_install(self, steps):
+        """Warn when the README's one-environment `pip install` line misses a step's dependency."""
+        readme = ROOT / "README.md"
+        self.env.note_dependency(str(readme))
+        lines = [
+            line
+            for line in readme.read_text(encoding="utf-8").splitlines()
+            if line.startswith(".venv/bin/pip install ")
+        ]
+        listed = {project_name(word) for line in lines for word in line.split()[2:]}
+        missing = sorted({project_name(req) for step in steps for req in step.dependencies} - listed)
+        if not lines or missing:
+            logger.warning(
+                "README.md's `.venv/bin/pip install` line lacks what the steps need: %s",
+                ", ".join(missing) or "there is no such line",
+                location=self.get_location(),
+            )
+
+
+def project_name(requirement):
+    """The normalised project name of a requirement: `Flask-WTF>=1.3` -> `flask-wtf`."""
+    name = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class StepDirective(SphinxDirective):
