@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -146,6 +147,23 @@ class Server:
         self.process.wait(timeout=30)
 
 
+BARE = "/bare/profile"  # bench/wsgi.py sends this to the bare twin
+CSRF_VALUE = re.compile(rb'(name="csrf_token"[^>]*value=")[^"]+"')
+
+
+def check_twins(profile, bare, bare_cookies):
+    """Stop unless the bare twin serves the page /profile serves, and sends no cookie.
+
+    Both are (status, body). The CSRF token is the one part allowed to differ:
+    each page signs its own.
+    """
+    masked = [CSRF_VALUE.sub(rb'\1-"', body) for _, body in (profile, bare)]
+    if profile[0] != 200 or bare[0] != 200 or masked[0] != masked[1]:
+        raise RuntimeError(f"{BARE} does not serve the page /profile serves: the comparison would be meaningless")
+    if bare_cookies:
+        raise RuntimeError(f"{BARE} set a cookie ({', '.join(bare_cookies)}): it must not touch the session")
+
+
 def auth_cost(port, rounds, count):
     """Logged-in /profile against the bare twin, in many short back-to-back pairs of rounds.
 
@@ -157,16 +175,17 @@ def auth_cost(port, rounds, count):
     client = Client(port)
     client.login("alice", "wonderland")
     bare = Client(port)
+    check_twins(client.request("GET", "/profile"), bare.request("GET", BARE), bare.cookies)
     client.rate("/profile", 50)  # warm up both
-    bare.rate("/bare/", 50)
+    bare.rate(BARE, 50)
     profile_rps, bare_rps, ratios = [], [], []
     for i in range(rounds):
         if i % 2:
-            b = bare.rate("/bare/", count)
+            b = bare.rate(BARE, count)
             p = client.rate("/profile", count)
         else:
             p = client.rate("/profile", count)
-            b = bare.rate("/bare/", count)
+            b = bare.rate(BARE, count)
         profile_rps.append(p)
         bare_rps.append(b)
         ratios.append(p / b)
@@ -205,11 +224,12 @@ def profile_step(tmp, step):
     form = {"username": "alice", "password": "wonderland"}
     body = client.get("/login").get_data(as_text=True)
     if 'name="csrf_token"' in body:
-        import re
-
         form["csrf_token"] = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', body).group(1)
     client.post("/login", data=form)
     bare_client = bare.test_client()
+    twin = bare_client.get("/profile")
+    sent = [header.split("=", 1)[0] for header in twin.headers.getlist("Set-Cookie")]
+    check_twins(as_pair(client.get("/profile")), as_pair(twin), sent)
     profiler = Profiler(interval=0.0002)
     with profiler:
         for _ in range(500):
@@ -217,8 +237,13 @@ def profile_step(tmp, step):
     (OUT / f"profile_{step.name}.txt").write_text(profile_text(profiler))
     with Profiler(interval=0.0002) as bare_profiler:
         for _ in range(500):
-            bare_client.get("/")
+            bare_client.get("/profile")
     (OUT / f"profile_{step.name}_bare.txt").write_text(profile_text(bare_profiler))
+
+
+def as_pair(response):
+    """A test client's response as (status, body), as Client.request gives it."""
+    return response.status_code, response.get_data()
 
 
 def profile_text(profiler):

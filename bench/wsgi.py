@@ -1,11 +1,13 @@
 """One step, served for the benchmark: the step's own app plus a bare twin.
 
 gunicorn imports `application` from here with BENCH_STEP naming the step.
-`/...` is the step's create_app() app, untouched; `/bare/` is a second
-create_app() instance with no before_request functions and one view that
-renders the same profile.html for a fixed user. Both share one process, so
-the only difference between `/profile` and `/bare/` is the session and user
-loading the step does. The steps are never edited.
+`/...` is the step's create_app() app, untouched. `/bare/profile` is a
+second create_app() instance whose profile view is swapped for one that
+renders the same profile.html for a fixed user: it has no before_request
+functions and a session that never reads or writes a cookie. Both share one
+process, so the only difference between `/profile` and `/bare/profile` is
+the session and user loading the step does. The bench checks that both
+pages are the same before it times them. The steps are never edited.
 """
 
 import os
@@ -14,7 +16,8 @@ from pathlib import Path
 
 from flask import g
 from flask import render_template
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from flask.sessions import SecureCookieSession
+from flask.sessions import SessionInterface
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
@@ -36,6 +39,7 @@ def build(step_name):
     bare = package.create_app()
     # No session reading, no user loading: what is left is the template.
     bare.before_request_funcs.clear()
+    bare.session_interface = NoCookieSession()
     fixed = fixed_user(package, step)
 
     def bare_profile():
@@ -46,8 +50,23 @@ def build(step_name):
             g.user = fixed
         return render_template("profile.html")
 
-    bare.add_url_rule("/", "bare_profile", bare_profile)
+    # The same endpoint, so every url_for() in the templates still works.
+    bare.view_functions["views.profile"] = bare_profile
     return app, bare
+
+
+class NoCookieSession(SessionInterface):
+    """A session made fresh in memory per request: no cookie decoded, none sent.
+
+    It holds a fixed raw CSRF secret, so a form's csrf_token() signs a token
+    as it does in the real app, without touching a cookie.
+    """
+
+    def open_session(self, app, request):
+        return SecureCookieSession({"csrf_token": "bench-fixed-raw-token"})
+
+    def save_session(self, app, session, response):
+        pass
 
 
 def fixed_user(package, step):
@@ -71,6 +90,21 @@ def add_user(app, step):
     app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
 
 
+def dispatch(app, bare):
+    """One WSGI app: /bare/profile goes to the twin as /profile, all else to the step.
+
+    Unlike a prefix mount, this leaves SCRIPT_NAME alone, so both pages link
+    to the same URLs and come out byte for byte alike.
+    """
+
+    def application(environ, start_response):
+        if environ.get("PATH_INFO") == "/bare/profile":
+            environ["PATH_INFO"] = "/profile"
+            return bare(environ, start_response)
+        return app(environ, start_response)
+
+    return application
+
+
 if "BENCH_STEP" in os.environ:
-    app, bare = build(os.environ["BENCH_STEP"])
-    application = DispatcherMiddleware(app, {"/bare": bare})
+    application = dispatch(*build(os.environ["BENCH_STEP"]))
