@@ -211,8 +211,11 @@ def login_cost(port, repeats):
     return {"known_wrong_ms": round(k * 1000, 1), "unknown_ms": round(u * 1000, 1), "ratio": round(u / k, 3)}
 
 
-def profile_step(tmp, step):
-    """Where a logged-in /profile spends its time: pyinstrument, in process."""
+def profile_step(tmp, step, requests=1000):
+    """Where a logged-in /profile spends its time, against the bare twin: pyinstrument, in process.
+
+    Writes both profiles as text and returns each one's ms per request by phase.
+    """
     from pyinstrument import Profiler
 
     os.environ.update(env_for(tmp, step))
@@ -230,15 +233,47 @@ def profile_step(tmp, step):
     twin = bare_client.get("/profile")
     sent = [header.split("=", 1)[0] for header in twin.headers.getlist("Set-Cookie")]
     check_twins(as_pair(client.get("/profile")), as_pair(twin), sent)
-    profiler = Profiler(interval=0.0002)
-    with profiler:
-        for _ in range(500):
-            client.get("/profile")
-    (OUT / f"profile_{step.name}.txt").write_text(profile_text(profiler))
-    with Profiler(interval=0.0002) as bare_profiler:
-        for _ in range(500):
-            bare_client.get("/profile")
-    (OUT / f"profile_{step.name}_bare.txt").write_text(profile_text(bare_profiler))
+    where = {}
+    for name, who in (("logged_in", client), ("bare", bare_client)):
+        for _ in range(100):
+            who.get("/profile")  # warm up
+        with Profiler(interval=0.0002) as profiler:
+            for _ in range(requests):
+                who.get("/profile")
+        where[name] = phases(profiler.last_session.root_frame(), requests)
+        suffix = "" if name == "logged_in" else "_bare"
+        (OUT / f"profile_{step.name}{suffix}.txt").write_text(profile_text(profiler))
+    return where
+
+
+# The parts of a request, each found by the outermost call of these functions.
+PHASES = {
+    "open_session": "open session",  # Flask reads and checks the session cookie
+    "load_logged_in_user": "load user",  # steps 01-02, a before_request function
+    "_load_user": "load user",  # Flask-Login, on first use of current_user
+    "render_template": "render page",
+    "save_session": "save session",
+    "do_teardown_appcontext": "teardown",  # Flask-SQLAlchemy ends its session here
+}
+PHASE_NAMES = [*dict.fromkeys(PHASES.values()), "other"]
+
+
+def phases(root, requests):
+    """ms per request spent in each phase of PHASES, and in everything else ("other")."""
+    spent = dict.fromkeys(PHASE_NAMES, 0.0)
+
+    def walk(frame):
+        phase = PHASES.get(frame.function)
+        if phase:
+            spent[phase] += frame.time
+            return
+        for child in frame.children:
+            walk(child)
+
+    walk(root)
+    spent["other"] = root.time - sum(spent.values())
+    spent["total"] = root.time
+    return {name: round(seconds * 1000 / requests, 3) for name, seconds in spent.items()}
 
 
 def as_pair(response):
@@ -300,6 +335,17 @@ def nox_warm(nox_cmd):
     return round(time.perf_counter() - start, 1)
 
 
+def where_table(where):
+    """ms per request by phase, logged-in against bare, for the steps that were profiled."""
+    header = ["request", *PHASE_NAMES, "total"]
+    rows = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for step, pair in where.items():
+        for name, label in (("logged_in", "logged-in"), ("bare", "bare")):
+            cells = [f"{step}, {label}", *(f"{pair[name][phase]:.3f}" for phase in [*PHASE_NAMES, "total"])]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def verdict(value, target):
     if isinstance(target, tuple):
         low, high = target
@@ -343,6 +389,8 @@ def table(results):
         rows.append(f"| {step}: import + create_app | {ms} ms | — | — |")
     nox = results["nox_warm_s"]
     rows.append(f"| warm `nox` | {'not measured' if nox is None else f'{nox} s'} | — | — |")
+    if results["raw"]["where"]:
+        rows += ["", where_table(results["raw"]["where"])]
     return "\n".join(rows) + "\n"
 
 
@@ -388,7 +436,7 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("profile_*.txt"):
         old.unlink()  # a step that now meets its target must not keep an old profile
-    raw = {"auth": {}, "login": {}, "cold_start": {}}
+    raw = {"auth": {}, "where": {}, "login": {}, "cold_start": {}}
     results = {"machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
         print("test matrix...", flush=True)
@@ -415,7 +463,7 @@ def main():
             finally:
                 server.stop()
             if results["auth_ratio"][step.name] < TARGETS["auth_ratio"]:
-                profile_step(tmp, step)
+                raw["where"][step.name] = profile_step(tmp, step)
             print(f"{step.name}: cold start...", flush=True)
             median, times = cold_start(tmp, step, 5)
             results["cold_start_ms"][step.name] = median
