@@ -11,8 +11,9 @@ def create_app(test_config=None):
     # Every step keeps its own instance folder: its secret key, from step 03 its database.
     app = Flask(__name__, instance_path=str(Path(__file__).parent / "instance"))
     app.config.from_mapping(
-        # The browser sends the session cookie on links from other sites, but
-        # not on their forms or scripts: a first line against CSRF.
+        # The browser sends the session cookie when a link on another site
+        # leads here, but not with that site's POST forms, frames or scripts:
+        # a first line against CSRF.
         SESSION_COOKIE_SAMESITE="Lax",
     )
     # FLASK_SECRET_KEY=... and friends, from the environment.

@@ -30,9 +30,10 @@ def is_safe_next(target):
     Everything else could send the user to another site after they typed
     their password there: "https://evil.example", "javascript:...", and
     "//evil.example", which browsers read as "same scheme, other host" --
-    as they do "/\evil.example" (a backslash counts as a slash) and
-    "/\t/evil.example" (tabs and newlines are dropped). So: printable ASCII
-    only, a leading "/" not followed by another slash, and no backslash.
+    as they do "/\evil.example" (a backslash counts as a slash) and "/"
+    then a tab then "/evil.example" (browsers drop tabs and newlines).
+    So: printable ASCII only, a leading "/" not followed by another slash,
+    and no backslash.
     """
     return (
         target.isascii()
