@@ -74,6 +74,13 @@ def test_hostile_login_posts(client, auth, case, method, body, content_type):
     assert AuthActions(client).login("alice").headers.get("Location") == "/profile"
 
 
+@pytest.mark.contract("A body over the size limit (1 MB) is refused with 413")
+@pytest.mark.features("login", "size-limit")
+def test_a_body_over_the_size_limit_is_refused(client):
+    body = b"csrf_token=TOKEN&username=alice&password=" + b"a" * 2_000_000
+    assert send(client, "/login", "POST", body, FORM).status_code == 413
+
+
 @pytest.mark.contract("Bad input to POST /logout gets a 4xx, never a 500")
 @pytest.mark.features("logout")
 @pytest.mark.parametrize(("case", "method", "body", "content_type"), REQUESTS, ids=[r[0] for r in REQUESTS])

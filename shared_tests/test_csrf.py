@@ -37,7 +37,9 @@ def test_post_without_a_valid_token_is_refused(step, app, client, path, data, ne
     }
     if tokens[token] is not None:
         data = data | {"csrf_token": tokens[token]}
-    assert client.post(path, data=data).status_code == 400
+    response = client.post(path, data=data)
+    assert response.status_code == 400
+    assert "CSRF" in response.text  # says why, in words
 
 
 @pytest.mark.contract("Every POST needs a valid csrf_token; without one the answer is 400")

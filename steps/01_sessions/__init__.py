@@ -15,6 +15,9 @@ def create_app(test_config=None):
         # leads here, but not with that site's POST forms, frames or scripts:
         # a first line against CSRF.
         SESSION_COOKIE_SAMESITE="Lax",
+        # A login form is a few hundred bytes. Refuse any body over 1 MB with
+        # 413 before reading it: Flask would otherwise read it all into memory.
+        MAX_CONTENT_LENGTH=1024 * 1024,
     )
     # FLASK_SECRET_KEY=... and friends, from the environment.
     app.config.from_prefixed_env()

@@ -18,7 +18,9 @@ def create_user(username, password):
     try:
         user.set_password(password)
     except ValueError:
-        raise click.BadParameter("at most 72 bytes, please.", param_hint="password") from None
+        raise click.ClickException(
+            "That password is too long: at most 72 bytes (accents and emoji count double or more)."
+        ) from None
     db.session.add(user)
     try:
         db.session.commit()

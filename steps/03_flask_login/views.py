@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
 from flask_login import logout_user
+from flask_wtf.csrf import CSRFError
 
 from .extensions import db
 from .extensions import login_manager
@@ -70,3 +71,13 @@ def logout():
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("views.index"))
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error):
+    """A POST without a valid CSRF token: still a 400, but a page with a way back.
+
+    It happens to honest users too, when a form was left open for longer
+    than its token lives (an hour) or the session has ended meanwhile.
+    """
+    return render_template("csrf_error.html", reason=error.description), 400
