@@ -65,7 +65,7 @@ def test_create_user_needs_an_email(step, runner):
     assert "email" in result.output.lower()
 
 
-@pytest.mark.contract("alice and bob have the user ids 1 and 2")
+@pytest.mark.contract("Users get ids in the order they are made: the first 1, the second 2, shown on /profile")
 @pytest.mark.features("database", "login", "profile")
 def test_ids_follow_creation_order(client, auth):
     for username, user in USERS.items():
