@@ -272,13 +272,15 @@ def fresh_copy(step, tmp_path, monkeypatch):
     copy under a new module name and calls its factory with no arguments:
     calling it twice is a restart of the server. `fresh_copy("other")`
     starts a second, separate copy, with an instance folder of its own.
+    `fresh_copy("first", name="99_next")` copies it again beside the first,
+    under another folder name, as the next step sits beside this one.
     """
     for name in list(os.environ):
         if name.startswith("FLASK_"):
             monkeypatch.delenv(name)
 
-    def start(copy="first"):
-        folder = copy_app(step.path, tmp_path / copy)
+    def start(copy="first", name=None):
+        folder = copy_app(step.path, tmp_path / copy, name)
         module = load_module(folder, f"copy{next(_copies)}_{step.name}")
         return app_factory(module)()
 

@@ -113,15 +113,16 @@ def app_entry(path):
     raise LookupError(f"{path} is neither a .py file nor a package folder")
 
 
-def copy_app(path, folder):
+def copy_app(path, folder, name=None):
     """Copy the app at `path` (a package, or a module with its folder) into `folder`.
 
     Returns the copy's path, to give to load_module(). A module is copied with
     the folder it sits in, since its templates and neighbour modules live there.
+    The copied folder keeps its name, or takes `name`.
     """
     path = Path(path)
     source = path if path.is_dir() else path.parent
-    target = Path(folder) / source.name
+    target = Path(folder) / (name or source.name)
     if not target.exists():
         shutil.copytree(source, target, ignore=NOT_COPIED)
     return target if path.is_dir() else target / path.name

@@ -1,5 +1,7 @@
 """Configuration: the secret key, and a step that runs with none at all."""
 
+import shutil
+
 import pytest
 
 from conftest import AuthActions
@@ -36,6 +38,27 @@ def test_no_secret_key_in_the_code(fresh_copy, cheap_hashing):
     assert first and other
     assert first != other
     assert len(first) >= 32
+
+
+@pytest.mark.contract("No secret key in the code: each copy of the app makes its own random key")
+@pytest.mark.features("login")
+def test_a_new_checkout_in_the_same_place_gets_a_new_key(fresh_copy, cheap_hashing, tmp_path):
+    """The key is random, not worked out from something (its folder, say) that an attacker can guess."""
+    first = fresh_copy("checkout").secret_key
+    shutil.rmtree(tmp_path / "checkout")
+    assert fresh_copy("checkout").secret_key != first
+
+
+@pytest.mark.contract("Two steps run side by side from one checkout; they never share a database file")
+@pytest.mark.features("login")
+def test_two_steps_side_by_side_share_nothing(step, fresh_copy, cheap_hashing):
+    """Two steps in one folder, as under steps/: each keeps its own key and its own users."""
+    this, beside = fresh_copy("steps"), fresh_copy("steps", name="99_next")
+    assert this.secret_key != beside.secret_key
+    if "database" in step.features:
+        add_users(this, step)
+        assert AuthActions(this.test_client()).login("alice").status_code in (302, 303)
+        assert AuthActions(beside.test_client()).login("alice").status_code == 200  # no alice there
 
 
 @pytest.mark.contract("Configuration comes from FLASK_ environment variables, e.g. FLASK_SECRET_KEY")

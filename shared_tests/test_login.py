@@ -44,6 +44,17 @@ def test_login_failure_shows_the_same_message(client, auth, username, password):
     assert client.get("/profile").status_code in (302, 303)
 
 
+@pytest.mark.contract("POST /login, anything else: the same words for an unknown user and a wrong password")
+@pytest.mark.features("login")
+@pytest.mark.parametrize("unknown", ["nobody", "alice2", "x"])
+def test_unknown_user_and_wrong_password_get_the_same_page(auth, unknown):
+    """Not only the message: nothing else on the page may tell the two apart."""
+    wrong_password = auth.login("alice", "wrong password")
+    unknown_user = auth.login(unknown, "wrong password")
+    assert wrong_password.status_code == unknown_user.status_code == 200
+    assert text(unknown_user.text) == text(wrong_password.text)
+
+
 @pytest.mark.contract("A failed login shows the form again with the username filled in")
 @pytest.mark.features("login")
 def test_login_failure_keeps_the_username(client, auth):

@@ -7,6 +7,7 @@ import pytest
 from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
+from conftest import close_database
 from conftest import stored_strings
 
 BCRYPT_HASH = re.compile(r"^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
@@ -74,7 +75,7 @@ def test_no_match_on_the_first_72_bytes_alone(step, app, runner):
 
 @pytest.fixture
 def bcrypt_calls(monkeypatch):
-    """Count every bcrypt hash computation (a password check is one)."""
+    """Every bcrypt hash computation (a password check is one), as (function, cost factor)."""
     import bcrypt  # here, not on top: steps 01-02 do not install it
 
     calls = []
@@ -82,7 +83,8 @@ def bcrypt_calls(monkeypatch):
         real = getattr(bcrypt, name)
 
         def spy(*args, _real=real, _name=name):
-            calls.append(_name)
+            # The second argument is a salt or a hash: "$2b$12$...", cost at [4:6].
+            calls.append((_name, int(bytes(args[1])[4:6])))
             return _real(*args)
 
         monkeypatch.setattr(bcrypt, name, spy)
@@ -100,3 +102,21 @@ def test_every_login_checks_one_password(auth, bcrypt_calls, username, password)
     """The same work for an unknown user as for a known one: no timing oracle."""
     auth.login(username, password)
     assert len(bcrypt_calls) == 1, bcrypt_calls
+
+
+@pytest.mark.contract("A login attempt costs the same for unknown users as for known ones (no timing clue)")
+@pytest.mark.features("login", "timing-safe-login", "database")
+def test_unknown_user_check_costs_as_much_as_a_real_one(step, create_app, test_config, bcrypt_calls):
+    """The dummy hash follows the configured cost, whatever it is (here neither 4 nor 12)."""
+    app = create_app(test_config | {"BCRYPT_LOG_ROUNDS": 5})
+    try:
+        add_users(app, step)
+        auth = AuthActions(app.test_client())
+        auth.token()
+        bcrypt_calls.clear()
+        auth.login("alice", "wrong password")
+        auth.login("nobody", "wrong password")
+        [(_, known), (_, unknown)] = bcrypt_calls
+        assert unknown == known == 5
+    finally:
+        close_database(app)

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import AuthActions
 from conftest import stored_strings
+from pages import decode_session
 from pages import inputs
 from pages import text
 
@@ -54,6 +55,30 @@ def test_registered_user_can_log_in_later(app, auth):
     auth.logout()
     response = AuthActions(app.test_client()).login("carol", GOOD["password"])
     assert response.headers["Location"] == "/profile"
+
+
+@pytest.mark.contract("POST /register, valid: creates the user, logs them in, redirects to /profile")
+@pytest.mark.features("registration", "login")
+@pytest.mark.parametrize(
+    "password",
+    ["p\u00e4ssw\u00f6rd-\u00fcnicode", "\U0001f600" * 8, "\u00e9" * 36],
+    ids=["accents", "emoji", "72-bytes"],
+)
+def test_register_accepts_a_password_beyond_ascii(app, auth, password):
+    response = auth.post("/register", GOOD | {"password": password, "confirm_password": password})
+    assert response.headers["Location"] == "/profile"
+    assert AuthActions(app.test_client()).login("carol", password).headers["Location"] == "/profile"
+
+
+@pytest.mark.contract("Logging in starts a fresh session")
+@pytest.mark.features("registration")
+def test_register_starts_a_fresh_session(app, client, auth):
+    """Signing up logs you in, so it too must drop whatever the session held before."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    planted = app.session_interface.get_signing_serializer(app).dumps({"planted": "by someone else"})
+    client.set_cookie(name, planted)
+    assert auth.post("/register", GOOD).status_code in (302, 303)
+    assert "planted" not in decode_session(client.get_cookie(name).value)
 
 
 @pytest.mark.contract("GET /register when logged in redirects to /profile")
@@ -151,12 +176,15 @@ def inserts_wait_for_each_other():
 @pytest.mark.contract("Two sign-ups racing for one username or email end with one account")
 @pytest.mark.features("registration")
 @pytest.mark.parametrize("clash", ["username", "email"])
-def test_racing_sign_ups_make_one_account(app, database_url, inserts_wait_for_each_other, clash):
+@pytest.mark.parametrize("spelling", ["same-case", "mixed-case"])
+def test_racing_sign_ups_make_one_account(app, database_url, inserts_wait_for_each_other, clash, spelling):
     racers = 6
     forms = []
+    # carol, CAROL, Carol...: only an index on the lower-cased value stops these.
+    cases = [str.lower] if spelling == "same-case" else [str.lower, str.upper, str.title]
     for n in range(racers):
         form = dict(GOOD, username=f"racer{n}", email=f"racer{n}@example.com")
-        form[clash] = GOOD[clash]
+        form[clash] = cases[n % len(cases)](GOOD[clash])
         forms.append(form)
     # Each racer is a browser of its own, with its own session and token.
     browsers = [AuthActions(app.test_client()) for _ in forms]
@@ -179,4 +207,4 @@ def test_racing_sign_ups_make_one_account(app, database_url, inserts_wait_for_ea
     for response in losers:
         shown = text(response.text).lower()
         assert "taken" in shown or "registered" in shown
-    assert accounts(database_url, GOOD[clash]) == 1
+    assert sum(value.lower() == GOOD[clash] for value in stored_strings(database_url)) == 1

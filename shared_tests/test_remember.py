@@ -1,5 +1,10 @@
 """Remember me: a second, long-lived cookie that logs you in again."""
 
+from datetime import datetime
+from datetime import timezone
+from email.utils import parsedate_to_datetime
+from http.cookies import SimpleCookie
+
 import pytest
 
 
@@ -33,6 +38,43 @@ def test_without_remember_closing_the_browser_logs_you_out(app, client, auth):
     assert client.get_cookie(remember_cookie_name(app)) is None
     browser = reopened_browser(app, client, remember_cookie_name(app))
     assert browser.get("/profile").status_code in (302, 303)
+
+
+def cookies_set(response):
+    """The cookies a response sets, with their attributes."""
+    cookies = SimpleCookie()
+    for header in response.headers.getlist("Set-Cookie"):
+        cookies.load(header)
+    return cookies
+
+
+def lifetime(cookie):
+    """Seconds until the cookie expires; None for one the browser drops when it closes."""
+    if cookie["max-age"]:
+        return int(cookie["max-age"])
+    if cookie["expires"]:
+        return (parsedate_to_datetime(cookie["expires"]) - datetime.now(timezone.utc)).total_seconds()
+    return None
+
+
+@pytest.mark.contract("Remember me: the remember cookie logs you in again in a new browser session")
+@pytest.mark.features("remember")
+def test_remember_cookie_lasts_for_days(app, auth):
+    cookie = cookies_set(auth.login("alice", remember="y")).get(remember_cookie_name(app))
+    assert cookie is not None, "login with remember me did not set the remember cookie"
+    seconds = lifetime(cookie)
+    assert seconds is not None, "the remember cookie has no expiry: closing the browser drops it"
+    assert seconds >= 24 * 3600
+
+
+@pytest.mark.contract("Without remember me, closing the browser logs you out")
+@pytest.mark.features("remember")
+def test_without_remember_no_cookie_outlives_the_browser(auth):
+    response = auth.login("alice")
+    assert response.status_code in (302, 303)
+    for name, cookie in cookies_set(response).items():
+        if cookie.value:  # an emptied cookie is a deletion, which is fine
+            assert lifetime(cookie) is None, f"{name} would survive closing the browser"
 
 
 @pytest.mark.contract("The remember cookie is HttpOnly and SameSite=Lax")
