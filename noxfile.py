@@ -19,6 +19,7 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
+from stepkit import app_entry  # noqa: E402
 from stepkit import discover  # noqa: E402
 from stepkit import requirements_near  # noqa: E402
 from stepkit import select  # noqa: E402
@@ -216,6 +217,10 @@ def check(session):
         session.error(str(error))
     # nox runs from the repository root; the path is relative to where you typed it.
     app = Path(session.invoked_from, path).resolve()
+    try:
+        app_entry(app)  # a wrong path gets its one sentence before anything is installed
+    except LookupError as error:
+        session.error(str(error))
     install_step(session, step.name, "test")
     for requirements in requirements_near(app):
         session.install("-r", str(requirements))
