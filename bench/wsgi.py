@@ -87,7 +87,9 @@ def add_user(app, step):
         args += ["--email", USER["email"]]
     password = USER["password"]
     # Fails harmlessly when the user exists already (a second worker boot).
-    app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
+    # `flask` runs every command inside an app context; so must we.
+    with app.app_context():
+        app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
 
 
 def dispatch(app, bare):

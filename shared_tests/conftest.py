@@ -15,6 +15,7 @@ import uuid
 
 import jinja2
 import pytest
+from flask.testing import FlaskCliRunner
 
 from learner_check import learner_app
 from pages import csrf_token
@@ -119,11 +120,23 @@ def test_config(database_url):
     }
 
 
+class CliRunner(FlaskCliRunner):
+    """Runs the app's commands as `flask` does: inside an app context.
+
+    `flask` pushes one for every command since Flask 2.2, so a step's
+    commands need no @with_appcontext; Flask's test runner alone does not.
+    """
+
+    def invoke(self, cli=None, args=None, **kwargs):
+        with self.app.app_context():
+            return super().invoke(cli, args, **kwargs)
+
+
 def add_users(app, step):
     """Give a step with a database the same two users steps 01-02 ship."""
     if "database" not in step.features:
         return
-    runner = app.test_cli_runner()
+    runner = CliRunner(app)
     for name, user in USERS.items():
         args = ["create-user", name]
         if "email" in step.features:
@@ -204,7 +217,7 @@ def client(app):
 
 @pytest.fixture
 def runner(app):
-    return app.test_cli_runner()
+    return CliRunner(app)
 
 
 def stored_strings(database_url):

@@ -154,3 +154,115 @@ def test_hostile_register_posts(client, database_url, case, body, content_type):
     else:
         assert 400 <= response.status_code < 500
     assert stored_strings(database_url) == before  # no account, nothing changed
+
+
+def cookie_names(app, step):
+    """The cookies a visitor could forge: the session's, and from step 03 the remember cookie."""
+    names = [app.config["SESSION_COOKIE_NAME"]]
+    if "remember" in step.features:
+        names.append(app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    return names
+
+
+def a_real_cookie(app, name):
+    """The value of cookie `name` that logging in with remember me gets (if the step sets it)."""
+    client = app.test_client()
+    AuthActions(client).login("alice", remember="y")
+    cookie = client.get_cookie(name)
+    return cookie.value if cookie is not None else "1|" + "0" * 128
+
+
+# (id, value) of a Cookie header's value; REAL is a cookie the app really set.
+HOSTILE_COOKIES = [
+    ("empty", lambda real: ""),
+    ("garbage", lambda real: "not-a-cookie"),
+    ("pipe", lambda real: "1|"),
+    ("quoted-octal-non-ascii", lambda real: '"1|\\351"'),
+    ("raw-latin1", lambda real: "1|\xe9\xe9"),
+    ("quoted-empty", lambda real: '""'),
+    ("unbalanced-quote", lambda real: '"1|abc'),
+    ("huge", lambda real: "a" * 8_000),
+    ("truncated", lambda real: real[: len(real) // 2]),
+    # Not the last character: in base64 its low bits may be padding, unchecked.
+    ("tampered", lambda real: real[:-5] + ("A" if real[-5] != "A" else "B") + real[-4:]),
+    ("real-then-junk", lambda real: real + "\\351"),
+    ("control-chars", lambda real: "1|\x01\x7f"),
+]
+COOKIE_PATHS = ["/", "/login", "/profile", "/register"]
+
+
+@pytest.mark.contract(
+    "A cookie nobody issued (garbage, non-ASCII, huge, truncated, quoted, empty) means anonymous, never a 500"
+)
+@pytest.mark.features("login", "profile")
+@pytest.mark.parametrize(("case", "make"), HOSTILE_COOKIES, ids=[c[0] for c in HOSTILE_COOKIES])
+def test_hostile_cookies(step, app, case, make):
+    for name in cookie_names(app, step):
+        value = make(a_real_cookie(app, name))
+        # A raw Cookie header, exactly as an attacker's curl would send it.
+        browser = app.test_client(use_cookies=False)
+        headers = {"Cookie": f"{name}={value}"}
+        for path in COOKIE_PATHS:
+            if path == "/register" and "registration" not in step.features:
+                continue
+            response = browser.get(path, headers=headers)
+            assert response.status_code < 500, (name, path)
+            assert "Traceback" not in response.text
+        # Anonymous: the profile sends this visitor to the login page.
+        assert browser.get("/profile", headers=headers).status_code in (302, 303), name
+        assert browser.post("/logout", headers=headers).status_code < 500
+
+
+ODD_IDS = [
+    ("letters", "abc"),
+    ("empty", ""),
+    ("decimal-string", "1.5"),
+    ("float", 1.5),
+    ("negative", -1),
+    ("list", [1]),
+    ("dict", {"id": 1}),
+    ("null", None),
+    ("huge-int", 10**30),
+    ("huge-digits", "9" * 5000),
+    ("full-width-digit", "\uff11"),
+    ("spaced", " 1 "),
+    ("no-such-user", 999_999),
+]
+
+
+@pytest.mark.contract("A signed cookie whose user id is not a number, or is no user's, means anonymous, never a 500")
+@pytest.mark.features("login", "profile")
+@pytest.mark.parametrize(("case", "user_id"), ODD_IDS, ids=[c[0] for c in ODD_IDS])
+def test_signed_odd_user_ids_are_anonymous(step, app, client, case, user_id):
+    # The app itself writes the session, signed with its own key (or stored
+    # on its server): only someone who holds the key could send this.
+    with client.session_transaction() as session:
+        session["user_id"] = user_id  # steps 01-02
+        session["_user_id"] = user_id  # Flask-Login's key, step 03+
+    for path in COOKIE_PATHS:
+        if path == "/register" and "registration" not in step.features:
+            continue
+        response = client.get(path)
+        assert response.status_code < 500, path
+        assert "Traceback" not in response.text
+    assert client.get("/profile").status_code in (302, 303)
+
+
+@pytest.mark.contract("A signed cookie whose user id is not a number, or is no user's, means anonymous, never a 500")
+@pytest.mark.features("remember", "profile")
+@pytest.mark.parametrize(("case", "user_id"), ODD_IDS, ids=[c[0] for c in ODD_IDS])
+def test_signed_odd_remember_ids_are_anonymous(step, app, case, user_id):
+    from flask_login.utils import encode_cookie  # here: steps 01-02 have no Flask-Login
+
+    # Flask-Login's own "id|HMAC" format, signed with the app's key.
+    with app.test_request_context():
+        value = encode_cookie(str(user_id))
+    browser = app.test_client(use_cookies=False)
+    headers = {"Cookie": f"{app.config.get('REMEMBER_COOKIE_NAME', 'remember_token')}={value}"}
+    for path in COOKIE_PATHS:
+        if path == "/register" and "registration" not in step.features:
+            continue
+        response = browser.get(path, headers=headers)
+        assert response.status_code < 500, path
+        assert "Traceback" not in response.text
+    assert browser.get("/profile", headers=headers).status_code in (302, 303)

@@ -72,3 +72,16 @@ def test_ids_follow_creation_order(client, auth):
         auth.login(username)
         assert str(user["id"]) in client.get("/profile").text
         auth.logout()
+
+
+@pytest.mark.contract("create-user takes the password only at its hidden prompt, never as an option")
+@pytest.mark.features("database")
+def test_create_user_takes_no_password_option(step, app, runner):
+    args = ["create-user", "carol", "--password", "a-long-passphrase"]
+    if "email" in step.features:
+        args += ["--email", "carol@example.com"]
+    # Even with an answer waiting at the prompt, the option itself is refused.
+    result = runner.invoke(args=args, input="a-long-passphrase\na-long-passphrase\n")
+    assert result.exit_code != 0
+    assert "no such option" in result.output.lower()
+    assert AuthActions(app.test_client()).login("carol", "a-long-passphrase").status_code == 200

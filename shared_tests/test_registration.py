@@ -208,3 +208,47 @@ def test_racing_sign_ups_make_one_account(app, database_url, inserts_wait_for_ea
         shown = text(response.text).lower()
         assert "taken" in shown or "registered" in shown
     assert sum(value.lower() == GOOD[clash] for value in stored_strings(database_url)) == 1
+
+
+# Pairs of spellings that reach one mailbox: (first, second).
+ONE_MAILBOX = {
+    "letter-case": ("carol@example.com", "CAROL@Example.COM"),
+    "full-width-domain": ("carol@example.com", "carol@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com"),
+    "nfc-nfd": ("\u00e9lodie@example.com", "e\u0301lodie@example.com"),
+    "idn-punycode": ("carol@b\u00fccher.example", "carol@xn--bcher-kva.example"),
+}
+
+
+@pytest.mark.contract(
+    "Email addresses are stored and compared in their normalised form: one mailbox, one account (step 04+)"
+)
+@pytest.mark.features("registration", "email")
+@pytest.mark.parametrize("how", ["form", "create-user"])
+@pytest.mark.parametrize(("first", "second"), ONE_MAILBOX.values(), ids=ONE_MAILBOX.keys())
+def test_one_mailbox_one_account(app, auth, runner, database_url, how, first, second):
+    def sign_up(username, email):
+        if how == "form":
+            fields = GOOD | {"username": username, "email": email}
+            return AuthActions(app.test_client()).post("/register", fields).status_code in (302, 303)
+        password = GOOD["password"]
+        args = ["create-user", username, "--email", email]
+        return runner.invoke(args=args, input=f"{password}\n{password}\n").exit_code == 0
+
+    assert sign_up("carol", first)
+    assert not sign_up("dave", second), f"{second!r} made a second account for the mailbox of {first!r}"
+    assert accounts(database_url, "dave") == 0
+    # What is stored is the normal form, whichever spelling came first.
+    stored = stored_strings(database_url)
+    assert first in stored or first.lower() in stored
+    assert second not in stored or second == first
+
+
+@pytest.mark.contract(
+    "Email addresses are stored and compared in their normalised form: one mailbox, one account (step 04+)"
+)
+@pytest.mark.features("registration", "email")
+def test_the_normal_form_is_stored(auth, database_url):
+    assert auth.post(
+        "/register", GOOD | {"email": "Carol@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com"}
+    ).status_code in (302, 303)
+    assert "Carol@example.com" in stored_strings(database_url)

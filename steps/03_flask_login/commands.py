@@ -1,7 +1,6 @@
 """`flask --app steps/03_flask_login create-user NAME`: add a user."""
 
 import click
-from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
@@ -10,10 +9,11 @@ from .models import User
 
 @click.command("create-user")
 @click.argument("username")
-@click.password_option(help="Asked for twice, hidden, when not given.")
-@with_appcontext
-def create_user(username, password):
+def create_user(username):
     """Add a user to the database."""
+    # Asked for at a hidden prompt, never as an option: a password typed on
+    # the command line would stay in the shell's history.
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     user = User(username=username)
     try:
         user.set_password(password)

@@ -1,5 +1,7 @@
 """The pages: home, log in, profile, log out."""
 
+import re
+
 from flask import Blueprint
 from flask import flash
 from flask import redirect
@@ -25,8 +27,12 @@ bp = Blueprint("views", __name__)
 def load_user(user_id):
     """Return the user whose id the session holds (or None).
 
-    Flask-Login calls this once per request that uses `current_user`.
+    Flask-Login calls this once per request that uses `current_user`, with
+    what get_id() gave at login: the id as a string of digits. Anything else
+    was not written by this app: it means nobody, not a server error.
     """
+    if not isinstance(user_id, str) or not re.fullmatch(r"[0-9]{1,18}", user_id):
+        return None
     return db.session.get(User, int(user_id))
 
 

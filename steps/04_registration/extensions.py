@@ -15,7 +15,21 @@ class Base(DeclarativeBase):
     pass
 
 
+class SafeLoginManager(LoginManager):
+    """Flask-Login's LoginManager, ignoring remember cookies it never set.
+
+    Flask-Login 0.6.3 checks a remember cookie's signature with
+    hmac.compare_digest, which raises TypeError on non-ASCII text: without
+    this, any visitor could turn every page into a server error.
+    """
+
+    def _load_user_from_remember_cookie(self, cookie):
+        if not cookie.isascii():
+            return None  # the cookies we set are "id|hex digest": ASCII only
+        return super()._load_user_from_remember_cookie(cookie)
+
+
 db = SQLAlchemy(model_class=Base)
 bcrypt = Bcrypt()
 csrf = CSRFProtect()  # every POST must carry the form's hidden csrf_token
-login_manager = LoginManager()
+login_manager = SafeLoginManager()

@@ -1,5 +1,7 @@
 """Forms, with Flask-WTF: each one renders and checks a hidden CSRF token."""
 
+from email_validator import EmailNotValidError
+from email_validator import validate_email
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import EmailField
@@ -7,7 +9,6 @@ from wtforms import PasswordField
 from wtforms import StringField
 from wtforms import SubmitField
 from wtforms.validators import DataRequired
-from wtforms.validators import Email
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
 from wtforms.validators import Regexp
@@ -26,6 +27,20 @@ def printable(form, field):
     """
     if not field.data.isprintable():
         raise StopValidation("Control characters are not allowed here.")
+
+
+def email_address(form, field):
+    """Check an address's syntax, and keep it in its one normal spelling.
+
+    "Bob@ＥＸＡＭＰＬＥ.com", "Bob@example.com" and (with Unicode) other
+    spellings reach one mailbox; email-validator gives them all as one
+    string, so the database sees one address and allows one account.
+    """
+    try:
+        # Syntax only: no DNS look-up, so no network needed.
+        field.data = validate_email(field.data, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise StopValidation("That is not a valid email address.") from None
 
 
 class LoginForm(FlaskForm):
@@ -51,8 +66,7 @@ class RegistrationForm(FlaskForm):
         validators=[
             DataRequired("Enter your email address."),
             printable,
-            # Checks the syntax only; no DNS look-up, so no network needed.
-            Email("That is not a valid email address."),
+            email_address,
         ],
     )
     password = PasswordField(
