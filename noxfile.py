@@ -9,6 +9,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -195,7 +196,21 @@ def serve(session):
             session.error(str(error))
         step = found.name
     install_step(session, step)
+    stop_children_on_sigterm()
     session.run("flask", "--app", f"steps/{step}", "run", *args)
+
+
+def stop_children_on_sigterm():
+    """Make SIGTERM stop this session as Ctrl+C does: the servers it started stop too.
+
+    nox stops a command it runs on KeyboardInterrupt; on a bare SIGTERM
+    Python would exit at once and leave the command running.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @nox.session(default=False)
