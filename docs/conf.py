@@ -15,7 +15,7 @@ project = "Flask login steps"
 author = "the flask-login-steps authors"
 copyright = "2026, " + author
 
-extensions = ["myst_parser", "stepdocs"]
+extensions = ["myst_parser", "stepdocs", "attacks"]
 exclude_patterns = ["_build"]
 # A cross-reference that leads nowhere is an error, not a broken link.
 nitpicky = True
