@@ -28,10 +28,14 @@ sys.path.insert(0, str(ROOT / "shared_tests"))
 sys.path.insert(0, str(HERE))
 from client import Client  # noqa: E402
 
+from services import throwaway_redis  # noqa: E402
 from stepkit import discover  # noqa: E402
 
 STEPS = discover()
 TARGETS = {"case_ms": 10.0, "auth_ratio": 0.85, "login_ratio": (0.9, 1.1)}
+# Server-side sessions against the signed cookie of the step before: at most
+# this many times its cost per logged-in request, per store.
+STORE_TARGETS = {"database": 2.0, "redis": 1.5}
 PACKAGES = ["flask", "werkzeug", "jinja2", "flask-login", "flask-sqlalchemy", "sqlalchemy", "flask-bcrypt", "bcrypt"]
 PACKAGES += ["flask-wtf", "pytest", "gunicorn", "matplotlib", "pyinstrument"]
 
@@ -62,12 +66,15 @@ def machine():
     }
 
 
-def env_for(tmp, step):
+def env_for(tmp, step, redis_url=None):
     """Configuration from the environment, so nothing lands in the step's instance folder."""
     env = dict(os.environ)
     env["FLASK_SECRET_KEY"] = "bench-only-not-secret"
-    env["FLASK_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp}/{step.name}.sqlite"
+    env["FLASK_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp}/{step.name}{'-redis' if redis_url else ''}.sqlite"
     env["BENCH_STEP"] = step.name
+    env.pop("FLASK_REDIS_URL", None)
+    if redis_url:
+        env["FLASK_REDIS_URL"] = redis_url
     return env
 
 
@@ -125,13 +132,13 @@ def flask_tutorial_suite(tmp):
 class Server:
     """gunicorn, one sync worker on loopback, serving bench/wsgi.py for one step."""
 
-    def __init__(self, tmp, step):
+    def __init__(self, tmp, step, redis_url=None):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync"]
         cmd += ["--bind", f"127.0.0.1:{self.port}", "--chdir", str(HERE), "--log-level", "warning", "wsgi:application"]
-        self.process = subprocess.Popen(cmd, env=env_for(tmp, step))
+        self.process = subprocess.Popen(cmd, env=env_for(tmp, step, redis_url))
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -197,6 +204,53 @@ def auth_cost(port, rounds, count):
         # The spread of the pairs' ratios: how far one short measurement can stray.
         "ratio_quartiles": [round(q, 3) for q in statistics.quantiles(ratios, n=4)],
     }
+
+
+def store_cost(servers, rounds, count):
+    """ms per logged-in GET /profile on each server, against the first, in interleaved rounds.
+
+    `servers` maps a label to a port; the first is the baseline (step 04's
+    signed cookie). Each round asks every server in turn, the order rotating
+    from round to round, and each round's own ratios are kept, so drift of
+    the machine's speed falls on both sides of every ratio alike.
+    """
+    clients = {}
+    for label, port in servers.items():
+        clients[label] = Client(port)
+        clients[label].login("alice", "wonderland")
+        clients[label].rate("/profile", 50)  # warm up
+    labels = list(servers)
+    base = labels[0]
+    ms = {label: [] for label in labels}
+    ratios = {label: [] for label in labels[1:]}
+    for i in range(rounds):
+        shift = i % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            ms[label].append(1000 / clients[label].rate("/profile", count))
+        for label in labels[1:]:
+            ratios[label].append(ms[label][-1] / ms[base][-1])
+    return {
+        "ms": {label: round(statistics.median(values), 3) for label, values in ms.items()},
+        "ratio": {label: round(statistics.median(values), 3) for label, values in ratios.items()},
+        "ratio_quartiles": {
+            label: [round(q, 3) for q in statistics.quantiles(values, n=4)] for label, values in ratios.items()
+        },
+    }
+
+
+def stores_cost(tmp, before, step, rounds, count):
+    """`step` with its database store and with Redis, against `before`, all served at once."""
+    with throwaway_redis() as redis_url:
+        servers = {
+            f"{before.name}": Server(tmp, before),
+            f"{step.name}, database": Server(tmp, step),
+            f"{step.name}, redis": Server(tmp, step, redis_url),
+        }
+        try:
+            return store_cost({label: server.port for label, server in servers.items()}, rounds, count)
+        finally:
+            for server in servers.values():
+                server.stop()
 
 
 def login_cost(port, repeats):
@@ -386,6 +440,16 @@ def table(results):
             f"| {step}: login unknown user / wrong password ({raw['unknown_ms']} / {raw['known_wrong_ms']} ms) "
             f"| {ratio} | 0.9–1.1 | {verdict(ratio, TARGETS['login_ratio'])} |"
         )
+    stores = results["raw"].get("stores")
+    for label, ratio in results.get("store_ratio", {}).items():
+        base, this = list(stores["ms"])[0], stores["ms"][label]
+        low, _, high = stores["ratio_quartiles"][label]
+        target = STORE_TARGETS[label.rsplit(", ", 1)[1]]
+        met = "met" if ratio <= target else f"misses by {ratio - target:.2f}"
+        rows.append(
+            f"| {label}: logged-in /profile vs {base} ({this} / {stores['ms'][base]} ms; "
+            f"middle half of the rounds {low}–{high}) | {ratio}× | ≤ {target}× | {met} |"
+        )
     for rounds, ms in results["bcrypt_ms"].items():
         rows.append(f"| bcrypt check at {rounds} rounds | {ms} ms | — | — |")
     for step, ms in results["cold_start_ms"].items():
@@ -486,6 +550,12 @@ def main():
             median, times = cold_start(tmp, step, 5)
             results["cold_start_ms"][step.name] = median
             raw["cold_start"][step.name] = times
+        first = next((step for step in STEPS if "server-sessions" in step.features), None)
+        if first is not None:
+            before = STEPS[STEPS.index(first) - 1]
+            print(f"{first.name}: each session store against {before.name}...", flush=True)
+            raw["stores"] = stores_cost(tmp, before, first, args.rounds, args.requests)
+            results["store_ratio"] = raw["stores"]["ratio"]
         print("bcrypt...", flush=True)
         results["bcrypt_ms"] = bcrypt_cost(5)
         results["nox_warm_s"] = None
