@@ -13,11 +13,16 @@
   session cookie it got, decoded: real output, made at build time.
 - `check-report` breaks a copy of a step on purpose, runs the checker on
   it, and shows the report it printed: real output, made at build time.
+- `contract-line` states one line of the contract (docs/contract.md) and
+  names the shared tests that check it, read from shared_tests/ with `ast`.
+  A line that names no test, or a test that does not exist, is a warning;
+  so is a test marked `@pytest.mark.contract(...)` that no line names.
 - After an HTML build, every page and stylesheet is checked for resources
   loaded from another host (scripts, fonts, styles, images): there must be
   none, so the docs work offline and tell no third party who reads them.
 """
 
+import ast
 import base64
 import json
 import re
@@ -448,6 +453,155 @@ def log_in(step_dir):
         }
 
 
+def contract_tests():
+    """Every test in shared_tests/ marked `@pytest.mark.contract(...)`, found with `ast`, by name.
+
+    Each maps to (file, line, features): features from its
+    `@pytest.mark.features(...)`, the empty set when it has none.
+    Nothing is imported and no test runs.
+    """
+    found = {}
+    for path in sorted((ROOT / "shared_tests").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            marks = {}
+            for decorator in node.decorator_list:
+                call = decorator if isinstance(decorator, ast.Call) else None
+                name = ast.unparse(call.func if call else decorator)
+                if name.startswith("pytest.mark."):
+                    marks[name.removeprefix("pytest.mark.")] = call.args if call else []
+            if "contract" in marks:
+                features = frozenset(arg.value for arg in marks.get("features", []) if isinstance(arg, ast.Constant))
+                found[node.name] = (path, node.lineno, features)
+    return found
+
+
+def step_span(numbers, every):
+    """The steps a line applies to, in words: every step, step 03, steps 01, 02 or steps 03-04."""
+    if not numbers:
+        return "no step yet"
+    if numbers == every:
+        return "every step"
+    if len(numbers) == 1:
+        return f"step {numbers[0]}"
+    runs, start = [], 0
+    for i in range(1, len(numbers) + 1):
+        if i == len(numbers) or every.index(numbers[i]) != every.index(numbers[i - 1]) + 1:
+            run = numbers[start:i]
+            runs.append(run[0] if len(run) == 1 else f"{run[0]}\u2013{run[-1]}")
+            start = i
+    return "steps " + ", ".join(runs)
+
+
+class ContractLine(SphinxDirective):
+    """One line of the contract: what a step must do, and the shared tests that check it.
+
+    :::{contract-line} What every step must do, in one sentence.
+    :tests: test_one test_two
+    :::
+
+    (A colon fence, because a backtick fence cannot hold `code` on its first line.)
+
+    `:tests:` names test functions in shared_tests/ (spaces or commas
+    between them). The line is shown with those names and the steps whose
+    features those tests need; any content is shown under it. The build
+    warns when the line names no test or a test that does not exist; the
+    check that every contract-marked test is named somewhere runs once all
+    pages are read (`check_contract_coverage`).
+    """
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+    option_spec = {"tests": directives.unchanged}
+
+    def run(self):
+        known = contract_tests()
+        for path in (ROOT / "shared_tests").glob("*.py"):
+            self.env.note_dependency(str(path))
+        names = [name for name in re.split(r"[\s,]+", self.options.get("tests", "")) if name]
+        if not names:
+            logger.warning(
+                "contract line %r names no test (give them in :tests:)",
+                self.arguments[0],
+                location=self.get_location(),
+            )
+        for name in names:
+            if name not in known:
+                logger.warning(
+                    "contract line %r names %s, which is no test in shared_tests/ with a contract marker",
+                    self.arguments[0],
+                    name,
+                    location=self.get_location(),
+                )
+        if not hasattr(self.env, "contract_named"):
+            self.env.contract_named = {}
+        self.env.contract_named.setdefault(self.env.docname, set()).update(names)
+
+        steps = load_stepkit().discover()
+        every = [step.number for step in steps]
+        applies = [
+            step.number for step in steps if any(name in known and known[name][2] <= step.features for name in names)
+        ]
+
+        box = nodes.container(classes=["contract-line"])
+        self.set_source_info(box)
+        text, messages = self.parse_inline(self.arguments[0], lineno=self.lineno)
+        box += nodes.paragraph("", "", *text, classes=["contract-text"])
+        box += messages
+        meta = nodes.paragraph(classes=["contract-meta"])
+        meta += nodes.emphasis(text=step_span(applies, every))
+        meta += nodes.Text(" \u00b7 checked by ")
+        for i, name in enumerate(names):
+            if i:
+                meta += nodes.Text(", ")
+            meta += nodes.literal(text=name)
+            if name in known:
+                meta += nodes.Text(f" ({known[name][0].name})")
+        box += meta
+        if self.content:
+            box += self.parse_content_to_nodes()
+        return [box]
+
+
+def check_contract_fences(app, doctree):
+    """Warn about a `contract-line` that Markdown read as text, not as a directive.
+
+    A backtick fence cannot carry backticks on its first line, so a line
+    with code in it must be written in a colon fence, `:::{contract-line}`.
+    """
+    for text in doctree.findall(nodes.Text):
+        if "{contract-line}" in text and not isinstance(text.parent, nodes.literal | nodes.literal_block):
+            logger.warning(
+                "a contract-line was read as plain text: write it as :::{contract-line} ... :::",
+                location=text.parent,
+            )
+
+
+def purge_contract(app, env, docname):
+    getattr(env, "contract_named", {}).pop(docname, None)
+
+
+def merge_contract(app, env, docnames, other):
+    if not hasattr(env, "contract_named"):
+        env.contract_named = {}
+    env.contract_named.update(getattr(other, "contract_named", {}))
+
+
+def check_contract_coverage(app, env):
+    """Warn about each contract-marked test that no `contract-line` names."""
+    named = set().union(*getattr(env, "contract_named", {}).values())
+    for name, (path, lineno, _) in sorted(contract_tests().items()):
+        if name not in named:
+            logger.warning(
+                "%s is marked as a contract test, but no contract-line in the docs names it",
+                name,
+                location=f"{path}:{lineno}",
+            )
+
+
 # A resource the browser fetches by itself, from another host (or "//host").
 REMOTE_IN_HTML = re.compile(
     r"<(?:script|img|iframe|source|audio|video|embed)\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//"
@@ -533,5 +687,10 @@ def setup(app):
     app.add_directive("screenshots", Screenshots)
     app.add_directive("session-cookie", SessionCookie)
     app.add_directive("check-report", CheckReport)
+    app.add_directive("contract-line", ContractLine)
+    app.connect("doctree-read", check_contract_fences)
+    app.connect("env-purge-doc", purge_contract)
+    app.connect("env-merge-info", merge_contract)
+    app.connect("env-check-consistency", check_contract_coverage)
     app.connect("build-finished", check_offline)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
