@@ -5,7 +5,8 @@
   built the docs), and makes the old file a rebuild dependency too.
 - `step-table` lists the steps from their step.toml files; each links to
   its page, so a new step without a page breaks the build.
-- `step-install` shows the pip command for what a step.toml declares.
+- `step-install` shows the pip command for what a step.toml declares
+  (and, with `:with-tests:`, pytest).
 - `screenshots` shows a step's browser screenshots, once they exist.
 - `readme-command` shows a Quickstart command read from README.md, found the
   same way .ci/run finds it, so the docs show what CI really runs.
@@ -219,14 +220,27 @@ class StepDirective(SphinxDirective):
 
 
 class StepInstall(StepDirective):
-    """The pip command that installs what a step's step.toml declares."""
+    """The pip command that installs what a step's step.toml declares.
+
+    With the `:with-tests:` flag, the command also installs the test tools
+    of pyproject.toml's `test` dependency group (pytest), as `nox -s tests`
+    does.
+    """
+
+    option_spec = {"with-tests": directives.flag}
 
     def run(self):
         step = self.find_step()
         if step is None:
             return []
         self.env.note_dependency(str(step.path / "step.toml"))
-        command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in step.dependencies)])
+        requirements = list(step.dependencies)
+        if "with-tests" in self.options:
+            pyproject = ROOT / "pyproject.toml"
+            self.env.note_dependency(str(pyproject))
+            groups = load_stepkit().tomllib.loads(pyproject.read_text(encoding="utf-8"))["dependency-groups"]
+            requirements += [req for req in groups["test"] if isinstance(req, str)]
+        command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in requirements)])
         block = nodes.literal_block(command, command, language="console")
         self.set_source_info(block)
         return [block]
