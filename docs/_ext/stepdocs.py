@@ -327,9 +327,9 @@ class SessionCookie(StepDirective):
     """Log in to a step and show its session cookie: raw and decoded, or forged.
 
     The step's own create_app() runs with a fixed, public test key and a
-    throwaway database; alice and bob are added with the step's
-    `create-user` command, then alice logs in through the login form, CSRF
-    token and all. `:keys:` lists the keys the text explains: if the cookie
+    throwaway database; from step 03, alice and bob are added with the
+    step's `create-user` command (steps 01-02 ship them). Then alice logs
+    in through the login form, CSRF token and all when the form has one. `:keys:` lists the keys the text explains: if the cookie
     ever holds others, the build warns, so the page cannot quietly go
     stale. `:show: forgery` instead rewrites the cookie's data to claim
     bob's id, keeps alice's signature, and shows what the step answers.
@@ -435,13 +435,21 @@ def log_in(step_dir):
                 "BCRYPT_LOG_ROUNDS": 4,
             }
         )
-        for name, password in (("alice", "wonderland"), ("bob", "can-we-fix-it")):
-            result = app.test_cli_runner().invoke(args=["create-user", name], input=f"{password}\n{password}\n")
-            if result.exit_code != 0:
-                raise RuntimeError(result.output)
+        # Steps 01-02 ship alice and bob; later steps make them with create-user.
+        if "create-user" in app.cli.commands:
+            for name, password in (("alice", "wonderland"), ("bob", "can-we-fix-it")):
+                args = ["create-user", name]
+                if "email" in {param.name for param in app.cli.commands["create-user"].params}:
+                    args += ["--email", f"{name}@example.com"]
+                result = app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
+                if result.exit_code != 0:
+                    raise RuntimeError(result.output)
         client = app.test_client()
+        form = {"username": "alice", "password": "wonderland"}
         token = csrf_token(client.get("/login").text)
-        response = client.post("/login", data={"username": "alice", "password": "wonderland", "csrf_token": token})
+        if token is not None:
+            form["csrf_token"] = token
+        response = client.post("/login", data=form)
         if response.status_code not in (302, 303):
             raise RuntimeError(f"logging in answered {response.status_code}")
         # Follow the redirect, as a browser would: the profile page adds to the session.
@@ -451,8 +459,11 @@ def log_in(step_dir):
         cookie = client.get_cookie("session").value
 
         # Claim to be bob (id 2), keeping alice's timestamp and signature.
+        # Step 01 stores the id as a number under "user_id"; Flask-Login as
+        # a string under "_user_id".
         data = decode_cookie(cookie)
-        data["_user_id"] = "2"
+        key = "_user_id" if "_user_id" in data else "user_id"
+        data[key] = "2" if isinstance(data[key], str) else 2
         _, timestamp, signature = cookie.lstrip(".").split(".")
         forged = f"{encode_cookie_data(data, cookie.startswith('.'))}.{timestamp}.{signature}"
         attacker = app.test_client()
