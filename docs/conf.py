@@ -28,6 +28,12 @@ myst_heading_anchors = 3
 
 html_theme = "furo"
 html_title = "Flask login steps"
+# Local stylesheets only (nothing from another host): diffs get whole-line
+# green and red bands, like a code-review page, in light and dark themes;
+# the contract's lines get a rule and quieter type for their tests.
+# Listed as files, so the screenshots in _static/ are not copied twice.
+html_static_path = ["_static/diff.css", "_static/contract.css"]
+html_css_files = ["diff.css", "contract.css"]
 # No "view page source" links to a copy of every page's Markdown.
 html_copy_source = False
 html_show_sourcelink = False

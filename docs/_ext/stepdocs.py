@@ -5,7 +5,8 @@
   built the docs), and makes the old file a rebuild dependency too.
 - `step-table` lists the steps from their step.toml files; each links to
   its page, so a new step without a page breaks the build.
-- `step-install` shows the pip command for what a step.toml declares.
+- `step-install` shows the pip command for what a step.toml declares
+  (and, with `:with-tests:`, pytest).
 - `screenshots` shows a step's browser screenshots, once they exist.
 - `readme-command` shows a Quickstart command read from README.md, found the
   same way .ci/run finds it, so the docs show what CI really runs.
@@ -13,11 +14,16 @@
   session cookie it got, decoded: real output, made at build time.
 - `check-report` breaks a copy of a step on purpose, runs the checker on
   it, and shows the report it printed: real output, made at build time.
+- `contract-line` states one line of the contract (docs/contract.md) and
+  names the shared tests that check it, read from shared_tests/ with `ast`.
+  A line that names no test, or a test that does not exist, is a warning;
+  so is a test marked `@pytest.mark.contract(...)` that no line names.
 - After an HTML build, every page and stylesheet is checked for resources
   loaded from another host (scripts, fonts, styles, images): there must be
   none, so the docs work offline and tell no third party who reads them.
 """
 
+import ast
 import base64
 import json
 import re
@@ -214,14 +220,27 @@ class StepDirective(SphinxDirective):
 
 
 class StepInstall(StepDirective):
-    """The pip command that installs what a step's step.toml declares."""
+    """The pip command that installs what a step's step.toml declares.
+
+    With the `:with-tests:` flag, the command also installs the test tools
+    of pyproject.toml's `test` dependency group (pytest), as `nox -s tests`
+    does.
+    """
+
+    option_spec = {"with-tests": directives.flag}
 
     def run(self):
         step = self.find_step()
         if step is None:
             return []
         self.env.note_dependency(str(step.path / "step.toml"))
-        command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in step.dependencies)])
+        requirements = list(step.dependencies)
+        if "with-tests" in self.options:
+            pyproject = ROOT / "pyproject.toml"
+            self.env.note_dependency(str(pyproject))
+            groups = load_stepkit().tomllib.loads(pyproject.read_text(encoding="utf-8"))["dependency-groups"]
+            requirements += [req for req in groups["test"] if isinstance(req, str)]
+        command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in requirements)])
         block = nodes.literal_block(command, command, language="console")
         self.set_source_info(block)
         return [block]
@@ -308,9 +327,9 @@ class SessionCookie(StepDirective):
     """Log in to a step and show its session cookie: raw and decoded, or forged.
 
     The step's own create_app() runs with a fixed, public test key and a
-    throwaway database; alice and bob are added with the step's
-    `create-user` command, then alice logs in through the login form, CSRF
-    token and all. `:keys:` lists the keys the text explains: if the cookie
+    throwaway database; from step 03, alice and bob are added with the
+    step's `create-user` command (steps 01-02 ship them). Then alice logs
+    in through the login form, CSRF token and all when the form has one. `:keys:` lists the keys the text explains: if the cookie
     ever holds others, the build warns, so the page cannot quietly go
     stale. `:show: forgery` instead rewrites the cookie's data to claim
     bob's id, keeps alice's signature, and shows what the step answers.
@@ -416,13 +435,21 @@ def log_in(step_dir):
                 "BCRYPT_LOG_ROUNDS": 4,
             }
         )
-        for name, password in (("alice", "wonderland"), ("bob", "can-we-fix-it")):
-            result = app.test_cli_runner().invoke(args=["create-user", name], input=f"{password}\n{password}\n")
-            if result.exit_code != 0:
-                raise RuntimeError(result.output)
+        # Steps 01-02 ship alice and bob; later steps make them with create-user.
+        if "create-user" in app.cli.commands:
+            for name, password in (("alice", "wonderland"), ("bob", "can-we-fix-it")):
+                args = ["create-user", name]
+                if "email" in {param.name for param in app.cli.commands["create-user"].params}:
+                    args += ["--email", f"{name}@example.com"]
+                result = app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
+                if result.exit_code != 0:
+                    raise RuntimeError(result.output)
         client = app.test_client()
+        form = {"username": "alice", "password": "wonderland"}
         token = csrf_token(client.get("/login").text)
-        response = client.post("/login", data={"username": "alice", "password": "wonderland", "csrf_token": token})
+        if token is not None:
+            form["csrf_token"] = token
+        response = client.post("/login", data=form)
         if response.status_code not in (302, 303):
             raise RuntimeError(f"logging in answered {response.status_code}")
         # Follow the redirect, as a browser would: the profile page adds to the session.
@@ -432,8 +459,11 @@ def log_in(step_dir):
         cookie = client.get_cookie("session").value
 
         # Claim to be bob (id 2), keeping alice's timestamp and signature.
+        # Step 01 stores the id as a number under "user_id"; Flask-Login as
+        # a string under "_user_id".
         data = decode_cookie(cookie)
-        data["_user_id"] = "2"
+        key = "_user_id" if "_user_id" in data else "user_id"
+        data[key] = "2" if isinstance(data[key], str) else 2
         _, timestamp, signature = cookie.lstrip(".").split(".")
         forged = f"{encode_cookie_data(data, cookie.startswith('.'))}.{timestamp}.{signature}"
         attacker = app.test_client()
@@ -446,6 +476,155 @@ def log_in(step_dir):
             "forged_status": forged_response.status_code,
             "forged_answer": answer(forged_response),
         }
+
+
+def contract_tests():
+    """Every test in shared_tests/ marked `@pytest.mark.contract(...)`, found with `ast`, by name.
+
+    Each maps to (file, line, features): features from its
+    `@pytest.mark.features(...)`, the empty set when it has none.
+    Nothing is imported and no test runs.
+    """
+    found = {}
+    for path in sorted((ROOT / "shared_tests").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            marks = {}
+            for decorator in node.decorator_list:
+                call = decorator if isinstance(decorator, ast.Call) else None
+                name = ast.unparse(call.func if call else decorator)
+                if name.startswith("pytest.mark."):
+                    marks[name.removeprefix("pytest.mark.")] = call.args if call else []
+            if "contract" in marks:
+                features = frozenset(arg.value for arg in marks.get("features", []) if isinstance(arg, ast.Constant))
+                found[node.name] = (path, node.lineno, features)
+    return found
+
+
+def step_span(numbers, every):
+    """The steps a line applies to, in words: every step, step 03, steps 01, 02 or steps 03-04."""
+    if not numbers:
+        return "no step yet"
+    if numbers == every:
+        return "every step"
+    if len(numbers) == 1:
+        return f"step {numbers[0]}"
+    runs, start = [], 0
+    for i in range(1, len(numbers) + 1):
+        if i == len(numbers) or every.index(numbers[i]) != every.index(numbers[i - 1]) + 1:
+            run = numbers[start:i]
+            runs.append(run[0] if len(run) == 1 else f"{run[0]}\u2013{run[-1]}")
+            start = i
+    return "steps " + ", ".join(runs)
+
+
+class ContractLine(SphinxDirective):
+    """One line of the contract: what a step must do, and the shared tests that check it.
+
+    :::{contract-line} What every step must do, in one sentence.
+    :tests: test_one test_two
+    :::
+
+    (A colon fence, because a backtick fence cannot hold `code` on its first line.)
+
+    `:tests:` names test functions in shared_tests/ (spaces or commas
+    between them). The line is shown with those names and the steps whose
+    features those tests need; any content is shown under it. The build
+    warns when the line names no test or a test that does not exist; the
+    check that every contract-marked test is named somewhere runs once all
+    pages are read (`check_contract_coverage`).
+    """
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+    option_spec = {"tests": directives.unchanged}
+
+    def run(self):
+        known = contract_tests()
+        for path in (ROOT / "shared_tests").glob("*.py"):
+            self.env.note_dependency(str(path))
+        names = [name for name in re.split(r"[\s,]+", self.options.get("tests", "")) if name]
+        if not names:
+            logger.warning(
+                "contract line %r names no test (give them in :tests:)",
+                self.arguments[0],
+                location=self.get_location(),
+            )
+        for name in names:
+            if name not in known:
+                logger.warning(
+                    "contract line %r names %s, which is no test in shared_tests/ with a contract marker",
+                    self.arguments[0],
+                    name,
+                    location=self.get_location(),
+                )
+        if not hasattr(self.env, "contract_named"):
+            self.env.contract_named = {}
+        self.env.contract_named.setdefault(self.env.docname, set()).update(names)
+
+        steps = load_stepkit().discover()
+        every = [step.number for step in steps]
+        applies = [
+            step.number for step in steps if any(name in known and known[name][2] <= step.features for name in names)
+        ]
+
+        box = nodes.container(classes=["contract-line"])
+        self.set_source_info(box)
+        text, messages = self.parse_inline(self.arguments[0], lineno=self.lineno)
+        box += nodes.paragraph("", "", *text, classes=["contract-text"])
+        box += messages
+        meta = nodes.paragraph(classes=["contract-meta"])
+        meta += nodes.emphasis(text=step_span(applies, every))
+        meta += nodes.Text(" \u00b7 checked by ")
+        for i, name in enumerate(names):
+            if i:
+                meta += nodes.Text(", ")
+            meta += nodes.literal(text=name)
+            if name in known:
+                meta += nodes.Text(f" ({known[name][0].name})")
+        box += meta
+        if self.content:
+            box += self.parse_content_to_nodes()
+        return [box]
+
+
+def check_contract_fences(app, doctree):
+    """Warn about a `contract-line` that Markdown read as text, not as a directive.
+
+    A backtick fence cannot carry backticks on its first line, so a line
+    with code in it must be written in a colon fence, `:::{contract-line}`.
+    """
+    for text in doctree.findall(nodes.Text):
+        if "{contract-line}" in text and not isinstance(text.parent, nodes.literal | nodes.literal_block):
+            logger.warning(
+                "a contract-line was read as plain text: write it as :::{contract-line} ... :::",
+                location=text.parent,
+            )
+
+
+def purge_contract(app, env, docname):
+    getattr(env, "contract_named", {}).pop(docname, None)
+
+
+def merge_contract(app, env, docnames, other):
+    if not hasattr(env, "contract_named"):
+        env.contract_named = {}
+    env.contract_named.update(getattr(other, "contract_named", {}))
+
+
+def check_contract_coverage(app, env):
+    """Warn about each contract-marked test that no `contract-line` names."""
+    named = set().union(*getattr(env, "contract_named", {}).values())
+    for name, (path, lineno, _) in sorted(contract_tests().items()):
+        if name not in named:
+            logger.warning(
+                "%s is marked as a contract test, but no contract-line in the docs names it",
+                name,
+                location=f"{path}:{lineno}",
+            )
 
 
 # A resource the browser fetches by itself, from another host (or "//host").
@@ -533,5 +712,10 @@ def setup(app):
     app.add_directive("screenshots", Screenshots)
     app.add_directive("session-cookie", SessionCookie)
     app.add_directive("check-report", CheckReport)
+    app.add_directive("contract-line", ContractLine)
+    app.connect("doctree-read", check_contract_fences)
+    app.connect("env-purge-doc", purge_contract)
+    app.connect("env-merge-info", merge_contract)
+    app.connect("env-check-consistency", check_contract_coverage)
     app.connect("build-finished", check_offline)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
