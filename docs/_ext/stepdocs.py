@@ -441,7 +441,8 @@ def log_in(step_dir):
                 args = ["create-user", name]
                 if "email" in {param.name for param in app.cli.commands["create-user"].params}:
                     args += ["--email", f"{name}@example.com"]
-                result = app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
+                with app.app_context():  # as `flask` runs every command
+                    result = app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
                 if result.exit_code != 0:
                     raise RuntimeError(result.output)
         client = app.test_client()
