@@ -88,15 +88,27 @@ def test_the_session_cookie_is_an_opaque_id(app):
                 json.loads(data)
 
 
+SIGN_UP = {
+    "username": "carol",
+    "email": "carol@example.com",
+    "password": "a-long-passphrase",
+    "confirm_password": "a-long-passphrase",
+}
+
+
 @pytest.mark.contract("Logging in issues a new session id; the id from before the login is dead")
 @pytest.mark.features("login", "server-sessions")
-@pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
-def test_login_issues_a_new_session_id(app, remember):
+@pytest.mark.parametrize("how", ["login", "remembered-login", "sign-up"])
+def test_login_issues_a_new_session_id(step, app, how):
     browser = app.test_client()
     auth = AuthActions(browser)
     auth.token()  # the login form: an anonymous session, with an id
     before = session_id(app, browser)
-    auth.login("alice", **({"remember": "y"} if remember else {}))
+    if how == "sign-up":
+        require(step, "registration")
+        assert auth.post("/register", SIGN_UP).headers["Location"] == "/profile"
+    else:
+        auth.login("alice", **({"remember": "y"} if how == "remembered-login" else {}))
     assert session_id(app, browser) != before
     assert not is_anonymous(browser)
     # Whoever knew the old id (or planted it) holds nothing: not a login...
