@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nox
@@ -63,6 +64,75 @@ def tests_postgres(session, step):
         session.run("pytest", "--step", step, *session.posargs, env={"FLASK_SQLALCHEMY_DATABASE_URI": url})
 
 
+SESSION_STEPS = [name for name, step in STEPS.items() if "server-sessions" in step.features]
+
+
+@nox.session(name="tests-redis")
+@nox.parametrize("step", SESSION_STEPS, ids=SESSION_STEPS)
+def tests_redis(session, step):
+    """Run the shared suite on a step with server-side sessions, keeping them in a throwaway Redis.
+
+    FLASK_REDIS_URL moves the sessions out of the step's database into Redis,
+    which several server processes (and hosts) can share; each test keeps its
+    keys under a prefix of its own.
+    """
+    install_step(session, step, "test")
+    with throwaway_redis(session) as url:
+        session.run("pytest", "--step", step, *session.posargs, env={"FLASK_REDIS_URL": url})
+
+
+def free_port():
+    """A TCP port on the loopback interface that nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def throwaway_redis(session):
+    """Start redis-server in a temporary folder on a free loopback port; yield its URL."""
+    server = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if server is None:
+        session.error(
+            "Redis is not installed: `apt-get install redis-server` (Debian, Ubuntu) "
+            "or your system's package, then run this session again"
+        )
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="flask-login-steps-redis-"))
+    log = folder / "log"
+    # Nothing saved to disk: the data dies with the server.
+    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", ""]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while not redis_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                session.error(f"could not start Redis ({server}):\n{log.read_text()}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def redis_answers(port):
+    """True when a Redis server on this port answers PING (no client library needed)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def postgres_bindir():
     """The folder holding initdb and pg_ctl: on PATH, or where Debian puts them."""
     if shutil.which("initdb") and shutil.which("pg_ctl"):
@@ -82,9 +152,7 @@ def throwaway_postgres(session):
         )
     # initdb refuses to run as root; the Debian package makes a "postgres" user.
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="flask-login-steps-pg-"))
     if as_user:
         shutil.chown(folder, "postgres")
