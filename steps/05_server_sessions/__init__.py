@@ -68,7 +68,7 @@ def create_app(test_config=None):
     from . import sessions
     from . import views
 
-    # Here, not with the other extensions: the store needs the database set up.
+    # Sessions kept on the server (sessions.py), in place of Flask's signed cookie.
     sessions.init_app(app)
 
     app.register_blueprint(views.bp)
