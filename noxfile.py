@@ -10,7 +10,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,9 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
+from services import free_port  # noqa: E402
+from services import redis_server  # noqa: E402
+from services import throwaway_redis as start_redis  # noqa: E402
 from stepkit import app_entry  # noqa: E402
 from stepkit import discover  # noqa: E402
 from stepkit import requirements_near  # noqa: E402
@@ -64,6 +66,35 @@ def tests_postgres(session, step):
         session.run("pytest", "--step", step, *session.posargs, env={"FLASK_SQLALCHEMY_DATABASE_URI": url})
 
 
+SESSION_STEPS = [name for name, step in STEPS.items() if "server-sessions" in step.features]
+
+
+@nox.session(name="tests-redis")
+@nox.parametrize("step", SESSION_STEPS, ids=SESSION_STEPS)
+def tests_redis(session, step):
+    """Run the shared suite on a step with server-side sessions, keeping them in a throwaway Redis.
+
+    FLASK_REDIS_URL moves the sessions out of the step's database into Redis,
+    which several server processes (and hosts) can share; each test keeps its
+    keys under a prefix of its own.
+    """
+    install_step(session, step, "test")
+    with throwaway_redis(session) as url:
+        session.run("pytest", "--step", step, *session.posargs, env={"FLASK_REDIS_URL": url})
+
+
+@contextlib.contextmanager
+def throwaway_redis(session):
+    """A throwaway redis-server (shared_tests/services.py); one sentence if there is none."""
+    if redis_server() is None:
+        session.error(
+            "Redis is not installed: `apt-get install redis-server` (Debian, Ubuntu) "
+            "or your system's package, then run this session again"
+        )
+    with start_redis() as url:
+        yield url
+
+
 def postgres_bindir():
     """The folder holding initdb and pg_ctl: on PATH, or where Debian puts them."""
     if shutil.which("initdb") and shutil.which("pg_ctl"):
@@ -83,9 +114,7 @@ def throwaway_postgres(session):
         )
     # initdb refuses to run as root; the Debian package makes a "postgres" user.
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="flask-login-steps-pg-"))
     if as_user:
         shutil.chown(folder, "postgres")

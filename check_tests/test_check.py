@@ -121,6 +121,19 @@ BREAKS = [
         "your app raised AttributeError: nobody (views.py, line 57)",
     ),
     (
+        "login-keeps-the-session-id",
+        BY_FEATURE.get("server-sessions", []),
+        "views.py",
+        [
+            (
+                "            # After login_user wrote to it: a new id for the logged-in session.\n            new_session_id()\n",
+                "",
+            )
+        ],
+        "Logging in issues a new session id; the id from before the login is dead",
+        "expected anything but",
+    ),
+    (
         "password-in-plain-text",
         BY_FEATURE["password-hash"],
         "models.py",

@@ -9,11 +9,12 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+from services import free_port
 
 # The accounts every step has: steps 01-02 ship them, later steps get them
 # through their `create-user` command, as the shared suite does.
@@ -21,13 +22,6 @@ USERS = {
     "alice": {"id": 1, "password": "wonderland", "email": "alice@example.com"},
     "bob": {"id": 2, "password": "can-we-fix-it", "email": "bob@example.com"},
 }
-
-
-def free_port():
-    """A TCP port on the loopback interface that nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LiveServer:

@@ -12,10 +12,11 @@ def reopen(browser_context, new_context):
     """Close the browser and open it again: only cookies with an expiry date survive.
 
     A browser drops cookies without one (like Flask's session cookie) when
-    it closes; the remember cookie must carry a date to outlive that. The
-    session cookie is dropped by name too, in case a step made it permanent.
+    it closes; a cookie that remembers the login must carry a date to
+    outlive that: Flask-Login's remember cookie (steps 03-04), or the
+    session cookie of a remembered session (step 05+).
     """
-    kept = [cookie for cookie in browser_context.cookies() if cookie["expires"] > 0 and cookie["name"] != "session"]
+    kept = [cookie for cookie in browser_context.cookies() if cookie["expires"] > 0]
     browser_context.close()
     reopened = new_context()
     if kept:

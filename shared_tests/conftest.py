@@ -12,7 +12,9 @@ import itertools
 import os
 import shutil
 import uuid
+from http.cookies import SimpleCookie
 
+import flask
 import jinja2
 import pytest
 from flask.testing import FlaskCliRunner
@@ -109,15 +111,44 @@ def database_url(tmp_path):
 
 
 @pytest.fixture
-def test_config(database_url):
-    """The configuration every test app gets: a known key, a fresh database."""
-    return {
+def redis_prefix():
+    """With FLASK_REDIS_URL set (`nox -s tests-redis`): a key prefix of this test's own, its keys deleted after.
+
+    Steps with server sessions keep them in that Redis; the prefix gives
+    each test an empty store without flushing a database someone may use.
+    None without FLASK_REDIS_URL.
+    """
+    url = os.environ.get("FLASK_REDIS_URL")
+    if not url:
+        yield None
+        return
+    import redis  # here, not on top: only steps with server sessions install it
+
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def test_config(database_url, redis_prefix):
+    """The configuration every test app gets: a known key, a fresh database (and store)."""
+    config = {
         "TESTING": True,
         "SECRET_KEY": "only-for-tests",
         "SQLALCHEMY_DATABASE_URI": database_url,
         # The cheapest bcrypt cost: the suite logs in hundreds of times.
         "BCRYPT_LOG_ROUNDS": 4,
     }
+    if redis_prefix is not None:
+        # Flask-Session's setting; apps without server sessions ignore it.
+        config["SESSION_KEY_PREFIX"] = redis_prefix
+    return config
 
 
 class CliRunner(FlaskCliRunner):
@@ -188,11 +219,15 @@ def seed_sqlite(step, create_app, test_config, seeded, factory, path):
 
 
 def close_database(app):
-    """Close pooled database connections now, not whenever they are collected."""
+    """Close pooled database (and Redis) connections now, not whenever they are collected."""
     if "sqlalchemy" in app.extensions:
         with app.app_context():
             for engine in app.extensions["sqlalchemy"].engines.values():
                 engine.dispose()
+    # A session store's Redis client (Flask-Session keeps it as `client`).
+    store = getattr(app.session_interface, "client", None)
+    if type(store).__module__.startswith("redis"):
+        store.close()
 
 
 @pytest.fixture
@@ -220,8 +255,8 @@ def runner(app):
     return CliRunner(app)
 
 
-def stored_strings(database_url):
-    """Every string in every table of the database, read from outside the app."""
+def stored_strings(database_url, skip=()):
+    """Every string in every table of the database (but those in `skip`), read from outside the app."""
     import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
 
     engine = sa.create_engine(database_url)
@@ -231,12 +266,49 @@ def stored_strings(database_url):
             return [
                 value
                 for table in sa.inspect(connection).get_table_names()
+                if table not in skip
                 for row in connection.execute(sa.text(f"SELECT * FROM {quote(table)}"))
                 for value in row
                 if isinstance(value, str)
             ]
     finally:
         engine.dispose()
+
+
+def session_tables(app):
+    """The table a server-side session store keeps in the app's database (Flask-Session's), if any."""
+    model = getattr(app.session_interface, "sql_session_model", None)
+    return (model.__tablename__,) if model is not None else ()
+
+
+def session_cookie_from(app, response):
+    """The value of the session cookie `response` sets, or None."""
+    cookies = SimpleCookie()
+    for header in response.headers.getlist("Set-Cookie"):
+        cookies.load(header)
+    cookie = cookies.get(app.config["SESSION_COOKIE_NAME"])
+    return cookie.value if cookie is not None else None
+
+
+def plant_session(app, data):
+    """A session cookie holding `data`, made by the app's own session interface.
+
+    As if an earlier visit had put it there: in a signed cookie (steps 01-04)
+    or in the store, under a new id (step 05+).
+    """
+    with app.test_request_context():
+        session = app.session_interface.open_session(app, flask.request)
+        session.update(data)
+        response = app.response_class()
+        app.session_interface.save_session(app, session, response)
+    return session_cookie_from(app, response)
+
+
+def session_data(app, cookie):
+    """What the session named by this cookie value holds, read by the app's own session interface."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
+        return dict(app.session_interface.open_session(app, flask.request) or {})
 
 
 class AuthActions:

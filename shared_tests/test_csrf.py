@@ -19,6 +19,7 @@ POSTS = [
         },
         ("registration",),
     ),
+    ("/logout-everywhere", {}, ("logout-everywhere",)),
 ]
 
 

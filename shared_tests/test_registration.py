@@ -5,8 +5,9 @@ import threading
 import pytest
 
 from conftest import AuthActions
+from conftest import plant_session
+from conftest import session_data
 from conftest import stored_strings
-from pages import decode_session
 from pages import inputs
 from pages import text
 
@@ -75,10 +76,9 @@ def test_register_accepts_a_password_beyond_ascii(app, auth, password):
 def test_register_starts_a_fresh_session(app, client, auth):
     """Signing up logs you in, so it too must drop whatever the session held before."""
     name = app.config["SESSION_COOKIE_NAME"]
-    planted = app.session_interface.get_signing_serializer(app).dumps({"planted": "by someone else"})
-    client.set_cookie(name, planted)
+    client.set_cookie(name, plant_session(app, {"planted": "by someone else"}))
     assert auth.post("/register", GOOD).status_code in (302, 303)
-    assert "planted" not in decode_session(client.get_cookie(name).value)
+    assert "planted" not in session_data(app, client.get_cookie(name).value)
 
 
 @pytest.mark.contract("GET /register when logged in redirects to /profile")
@@ -161,7 +161,10 @@ def inserts_wait_for_each_other():
     barrier = {}
 
     def hold(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT"):
+        # Only a racer's account: not the sessions a server-side store inserts too.
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        racer = any(isinstance(value, str) and "racer" in value for value in values)
+        if statement.lstrip().upper().startswith("INSERT") and racer:
             barrier["barrier"].wait(timeout=20)
 
     def arm(parties):

@@ -1,0 +1,320 @@
+"""Sessions that end (step 05+): the session lives on the server, so the server can end it."""
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import secrets
+import time
+import zlib
+
+import pytest
+from flask.sessions import SecureCookieSessionInterface
+
+from conftest import AuthActions
+from conftest import close_database
+from conftest import require
+from conftest import session_cookie_from
+from conftest import stored_strings
+from pages import forms
+from pages import text
+
+LOGGED_OUT_EVERYWHERE = "You have been logged out everywhere."
+
+
+def is_anonymous(browser):
+    response = browser.get("/profile")
+    assert response.status_code < 500
+    return response.status_code in (302, 303) and response.headers["Location"].startswith("/login")
+
+
+def logged_in(app, username="alice", remember=False):
+    """A new browser, logged in through the form."""
+    browser = app.test_client()
+    fields = {"remember": "y"} if remember else {}
+    assert AuthActions(browser).login(username, **fields).status_code in (302, 303)
+    assert not is_anonymous(browser)
+    return browser
+
+
+def cookies(app, browser):
+    """The session and remember cookies a browser holds: {name: value}."""
+    names = (app.config["SESSION_COOKIE_NAME"], app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    return {name: browser.get_cookie(name).value for name in names if browser.get_cookie(name) is not None}
+
+
+def copy_of(app, browser):
+    """Another browser holding copies of `browser`'s cookies: a thief's, say."""
+    thief = app.test_client()
+    for name, value in cookies(app, browser).items():
+        thief.set_cookie(name, value)
+    return thief
+
+
+def session_id(app, browser):
+    return browser.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+
+
+def decodings(value):
+    """Whatever `value`, or any dot-separated part of it, turns into as base64 (zlib-compressed or not)."""
+    found = []
+    for part in [value, *value.strip(".").split(".")]:
+        for alphabet in (base64.urlsafe_b64decode, base64.b64decode):
+            try:
+                data = alphabet(part + "=" * (-len(part) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            found.append(data)
+            with contextlib.suppress(zlib.error):
+                found.append(zlib.decompress(data))
+    return found
+
+
+@pytest.mark.contract(
+    "The session cookie holds only a random, unguessable session id: no user data, nothing base64-decodable into a user id"
+)
+@pytest.mark.features("login", "server-sessions")
+def test_the_session_cookie_is_an_opaque_id(app):
+    values = [session_id(app, logged_in(app, name)) for name in ("alice", "alice", "bob")]
+    assert len(set(values)) == 3, "two logins got the same session id"
+    for value in values:
+        # 128 bits or more: 22 characters of base64's 64.
+        assert len(value) >= 22, value
+        for data in decodings(value):
+            for clue in (b"user", b"alice", b"bob", b"_id", b"_fresh"):
+                assert clue not in data.lower(), f"{value!r} decodes to {data!r}"
+            with pytest.raises(ValueError):
+                json.loads(data)
+
+
+SIGN_UP = {
+    "username": "carol",
+    "email": "carol@example.com",
+    "password": "a-long-passphrase",
+    "confirm_password": "a-long-passphrase",
+}
+
+
+@pytest.mark.contract("Logging in issues a new session id; the id from before the login is dead")
+@pytest.mark.features("login", "server-sessions")
+@pytest.mark.parametrize("how", ["login", "remembered-login", "sign-up"])
+def test_login_issues_a_new_session_id(step, app, how):
+    browser = app.test_client()
+    auth = AuthActions(browser)
+    auth.token()  # the login form: an anonymous session, with an id
+    before = session_id(app, browser)
+    if how == "sign-up":
+        require(step, "registration")
+        assert auth.post("/register", SIGN_UP).headers["Location"] == "/profile"
+    else:
+        auth.login("alice", **({"remember": "y"} if how == "remembered-login" else {}))
+    assert session_id(app, browser) != before
+    assert not is_anonymous(browser)
+    # Whoever knew the old id (or planted it) holds nothing: not a login...
+    planted = app.test_client()
+    planted.set_cookie(app.config["SESSION_COOKIE_NAME"], before)
+    assert is_anonymous(planted)
+    # ...nor a session at all: the server knows the id no more, and hands out a new one.
+    renewed = session_cookie_from(app, planted.get("/login"))
+    assert renewed is not None and renewed != before
+
+
+@pytest.mark.contract(
+    "POST /logout ends this browser's session on the server: any copy of its cookies (session and remember), sent again, is anonymous"
+)
+@pytest.mark.features("login", "logout", "server-sessions")
+@pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+def test_a_copy_of_the_cookies_is_anonymous_after_logout(app, remember):
+    browser = logged_in(app, remember=remember)
+    thief = copy_of(app, browser)
+    assert not is_anonymous(thief)  # the copy works, while the session lasts
+    assert AuthActions(browser).logout().status_code in (302, 303)
+    assert is_anonymous(browser)
+    assert is_anonymous(thief)
+
+
+@pytest.mark.contract(
+    "A session cookie copied before logout still logs in after it until step 05, whose logout ends the session on the server"
+)
+@pytest.mark.features("login", "logout", "profile")
+@pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+def test_before_step_05_a_copied_cookie_outlives_logout(step, app, remember):
+    """The weakness steps 01-04 have, and their pages own up to; step 05 ends it."""
+    if remember:
+        require(step, "remember")
+    browser = logged_in(app, remember=remember)
+    thief = copy_of(app, browser)
+    AuthActions(browser).logout()
+    assert is_anonymous(browser)
+    if "server-sessions" in step.features:
+        assert is_anonymous(thief)
+    else:
+        # Signed cookies cannot be taken back: the copy still logs in.
+        assert not is_anonymous(thief)
+
+
+@pytest.mark.contract("POST /logout leaves the user's other browsers logged in")
+@pytest.mark.features("login", "logout", "server-sessions")
+def test_logout_leaves_other_browsers_logged_in(app):
+    here, elsewhere, remembered = logged_in(app), logged_in(app), logged_in(app, remember=True)
+    AuthActions(here).logout()
+    assert is_anonymous(here)
+    assert not is_anonymous(elsewhere)
+    assert not is_anonymous(remembered)
+
+
+@pytest.mark.contract(
+    "POST /logout-everywhere ends every session of the user on every browser, remembered ones included, "
+    "and redirects to /login flashing 'You have been logged out everywhere.'"
+)
+@pytest.mark.features("login", "logout-everywhere", "remember", "flash")
+def test_logout_everywhere_ends_every_session_of_the_user(app):
+    here, elsewhere, remembered = logged_in(app), logged_in(app), logged_in(app, remember=True)
+    thief = copy_of(app, remembered)
+    bob = logged_in(app, "bob")
+    response = AuthActions(here).post("/logout-everywhere")
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"] == "/login"
+    page = here.get("/login")
+    assert page.status_code == 200
+    assert text(page.text).count(LOGGED_OUT_EVERYWHERE) == 1
+    for browser in (here, elsewhere, remembered, thief):
+        assert is_anonymous(browser)
+    assert not is_anonymous(bob)  # only that user's sessions
+    # Logging in again works, anywhere.
+    assert not is_anonymous(logged_in(app))
+    assert AuthActions(elsewhere).login("alice").headers["Location"] == "/profile"
+
+
+@pytest.mark.contract("POST /logout-everywhere needs a login: anonymous, it redirects to /login and ends nothing")
+@pytest.mark.features("login", "logout-everywhere")
+def test_logout_everywhere_when_anonymous(app):
+    alice = logged_in(app)
+    stranger = AuthActions(app.test_client())
+    response = stranger.post("/logout-everywhere")
+    assert response.status_code in (302, 303)
+    assert response.headers["Location"].startswith("/login")
+    assert not is_anonymous(alice)
+
+
+@pytest.mark.contract("The profile page has a button for POST /logout-everywhere, with a csrf_token")
+@pytest.mark.features("login", "profile", "logout-everywhere", "csrf")
+def test_profile_has_a_log_out_everywhere_button(app):
+    page = logged_in(app).get("/profile")
+    found = [form for form in forms(page.text) if form["action"].endswith("/logout-everywhere")]
+    assert found, "no form posting to /logout-everywhere on the profile page"
+    assert found[0]["method"] == "post"
+    assert found[0]["inputs"].get("csrf_token", {}).get("value")
+    assert "everywhere" in text(page.text).lower()
+
+
+@pytest.mark.contract(
+    "A session unused for PERMANENT_SESSION_LIFETIME seconds is over, remembered or not, on the server; "
+    "every request restarts that clock"
+)
+@pytest.mark.features("login", "idle-expiry", "remember")
+def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkeypatch):
+    lifetime = 2  # seconds; the contract's example is FLASK_PERMANENT_SESSION_LIFETIME=3
+    monkeypatch.setenv("FLASK_PERMANENT_SESSION_LIFETIME", str(lifetime))
+    short = create_app(test_config)  # the same database as `app`, with alice and bob
+    try:
+        browsers = {"session": logged_in(short), "remembered": logged_in(short, remember=True)}
+        copies = {kind: copy_of(short, browser) for kind, browser in browsers.items()}
+        # Used more often than the lifetime, for longer than it: still logged in.
+        for _ in range(2):
+            time.sleep(lifetime * 0.6)
+            for kind, browser in browsers.items():
+                assert not is_anonymous(browser), f"{kind}: logged out while in use"
+        # Then left alone for longer than the lifetime: over. The test client
+        # sends cookies past their date, as a copy replayed by hand would be:
+        # what ends the session is the server.
+        time.sleep(lifetime + 0.3)
+        for kind in browsers:
+            assert is_anonymous(copies[kind]), f"{kind}: a copy still works after {lifetime} s unused"
+            assert is_anonymous(browsers[kind]), f"{kind}: still logged in after {lifetime} s unused"
+    finally:
+        close_database(short)
+
+
+def forged_signed_session(app):
+    """A cookie step 04 would take for alice's session: signed with this app's own key."""
+    return SecureCookieSessionInterface().get_signing_serializer(app).dumps({"_user_id": "1", "_fresh": True})
+
+
+def stale_remember_token(app):
+    """Flask-Login's remember cookie for user 1, as step 04 sets it, signed with this app's own key."""
+    from flask_login.utils import encode_cookie  # here: only steps with Flask-Login have it
+
+    with app.test_request_context():
+        return encode_cookie("1")
+
+
+def deleted_session_id(app):
+    """The id of a session that existed, logged in, until its user logged out."""
+    browser = logged_in(app)
+    value = session_id(app, browser)
+    AuthActions(browser).logout()
+    return value
+
+
+NOBODY_ISSUED = [
+    ("garbage", "session", lambda app: "not a session id at all"),
+    ("empty", "session", lambda app: ""),
+    (
+        "non-ascii",
+        "session",
+        lambda app: "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9",
+    ),
+    ("huge", "session", lambda app: "A" * 4000),
+    ("nul-byte", "session", lambda app: "abc\x00def" * 4),
+    ("sql-ish", "session", lambda app: "' OR '1'='1"),
+    ("unknown-id", "session", lambda app: secrets.token_urlsafe(32)),
+    ("deleted-id", "session", deleted_session_id),
+    ("signed-session-of-step-04", "session", forged_signed_session),
+    ("stale-remember-token", "remember", stale_remember_token),
+    ("garbage-remember-token", "remember", lambda app: "1|" + "0" * 128),
+]
+
+
+@pytest.mark.contract(
+    "A cookie nobody signed or issued (garbage, non-ASCII, huge, an unknown or deleted session id, "
+    "a stale remember token) means anonymous, never a 500"
+)
+@pytest.mark.features("login", "server-sessions")
+@pytest.mark.parametrize(("which", "make"), [c[1:] for c in NOBODY_ISSUED], ids=[c[0] for c in NOBODY_ISSUED])
+def test_a_cookie_nobody_issued_is_anonymous(app, which, make):
+    name = app.config["SESSION_COOKIE_NAME"]
+    if which == "remember":
+        name = app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    browser = app.test_client()
+    browser.set_cookie(name, make(app))
+    assert is_anonymous(browser)
+    for path in ("/", "/login", "/register"):
+        response = browser.get(path)
+        assert response.status_code == 200, f"{path}: {response.status_code}"
+    # Logging in from there works, and gets an id of the server's making.
+    assert AuthActions(browser).login("alice").headers["Location"] == "/profile"
+    assert not is_anonymous(browser)
+
+
+@pytest.mark.contract(
+    "Sessions live on the server: in the step's database by default, in the Redis of FLASK_REDIS_URL when it is set"
+)
+@pytest.mark.features("login", "server-sessions", "database")
+def test_sessions_live_in_the_configured_store(app, database_url):
+    sid = session_id(app, logged_in(app))
+    in_database = any(sid in value for value in stored_strings(database_url))
+    url = os.environ.get("FLASK_REDIS_URL")
+    if url:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            in_redis = any(sid.encode() in key for key in client.scan_iter(match=f"*{sid}*"))
+        finally:
+            client.close()
+        assert in_redis, f"no key in Redis at {url} holds the session id"
+        assert not in_database, "with FLASK_REDIS_URL set, the session is still stored in the database"
+    else:
+        assert in_database, "the session id is nowhere in the step's database"
