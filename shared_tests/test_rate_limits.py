@@ -177,6 +177,21 @@ def test_the_lock_ends_when_the_window_passes(step, create_app, test_config):
         close_database(app)
 
 
+@pytest.mark.contract("Each app counts on its own: a new one starts with no counts and leaves another's alone")
+@pytest.mark.features("login", "rate-limits")
+def test_each_app_keeps_its_own_counts(step, app, create_app, test_config):
+    """As two servers with no shared store do; and what keeps every test here from the one before."""
+    fail(browser(app, "198.51.100.1"), "alice", PER_USERNAME)
+    assert browser(app, "203.0.113.9").login("alice").status_code == 429
+    fresh_keys = {"RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"test-{uuid.uuid4().hex}"}}
+    other = create_app(test_config | fresh_keys | {"SQLALCHEMY_DATABASE_URI": test_config["SQLALCHEMY_DATABASE_URI"]})
+    try:
+        assert logged_in(browser(other, "203.0.113.9").login("alice"))  # no counts in the new app
+        assert browser(app, "203.0.113.9").login("alice").status_code == 429  # the first keeps its own
+    finally:
+        close_database(other)
+
+
 @pytest.mark.contract("POST /register is limited per client address (step 06+)")
 @pytest.mark.features("registration", "register-limit")
 def test_sign_ups_are_limited_per_address(app):
