@@ -122,11 +122,12 @@ def failed_login(response):
 
 
 @bp.route("/login", methods=("GET", "POST"))
-# Two limits, because each alone falls short. Per username: however many
-# addresses a guesser has, alice gets 5 wrong passwords per 15 minutes --
-# but a stranger can use them up and lock her out for the window: that is
-# the price. Per address: one machine cannot try 5 passwords on each of
-# thousands of names -- but alone it is beaten by many addresses.
+# Two limits, because each alone falls short. Per username (by default 5
+# failures in 15 minutes): however many addresses a guesser has, alice's
+# password gets only so many tries -- but a stranger can use them up and
+# lock her out for the window: that is the price. Per address (30): one
+# machine cannot try a few passwords on each of thousands of names -- but
+# alone it is beaten by a guesser with many addresses.
 # Both count failures only (deduct_when), and only for POST: the check runs
 # before the view, so over a limit even the right password gets a 429.
 @limiter.limit(
@@ -191,6 +192,7 @@ def seconds_to_wait():
 
 
 def in_words(seconds):
+    """A wait for people to read: "40 seconds", "15 minutes"."""
     if seconds < 120:
         return f"{seconds} second{'s' if seconds > 1 else ''}"
     return f"{round(seconds / 60)} minutes"
