@@ -44,8 +44,8 @@ LIMITS = {
 }
 
 
-@pytest.fixture
-def test_config(test_config):
+@pytest.fixture(name="test_config")
+def tiny_limits(test_config):
     """The suite's test configuration, with this file's tiny limits."""
     return test_config | LIMITS
 

@@ -42,7 +42,8 @@ class AppLimiter(Limiter):
     """
 
     def init_app(self, app):
-        self._storage_options = {}  # this app's RATELIMIT_STORAGE_OPTIONS only
+        # Limiter would merge every app's RATELIMIT_STORAGE_OPTIONS into one dict.
+        self._storage_options = {}
         super().init_app(app)
         app.extensions["limiter_store"] = (self._storage, self._limiter)
 
