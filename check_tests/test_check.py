@@ -144,6 +144,25 @@ BREAKS = [
         "Users live in the database with a bcrypt hash of their password, never the password itself",
         "expected false, got True",
     ),
+    (
+        "successful-logins-counted",
+        BY_FEATURE["rate-limits"],
+        "views.py",
+        [
+            ("    deduct_when=failed_login,\n", ""),
+            (', methods=["POST"], deduct_when=failed_login)', ', methods=["POST"])'),
+        ],
+        "A successful login does not count towards the limit",
+        'checked: logged_in(auth.login("alice"))',
+    ),
+    (
+        "empty-username-key",
+        BY_FEATURE["rate-limits"],
+        "views.py",
+        [('return "username:" + request.form.get("username", "")', 'return request.form.get("username", "")')],
+        "A missing, garbled or huge username still counts towards a limit, and never causes a 500",
+        "expected [200, 200, 200, 429], got [200, 200, 200, 200]",
+    ),
 ]
 CASES = [
     pytest.param(number, file, edits, line, words, id=f"{name}-{number}")

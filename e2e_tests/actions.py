@@ -46,6 +46,19 @@ def log_out(page, server):
     return navigation.value  # the response to the last request of the redirect chain
 
 
+# Step 06+'s default limit of failed logins per username (the contract's).
+FAILURES_PER_USERNAME = 5
+
+
+def too_many_failures(page, server, username):
+    """Fail to log in as `username` until the limit, then once more; return the last response (a 429)."""
+    for _ in range(FAILURES_PER_USERNAME):
+        log_in(page, server, username, "not-the-password")
+    with page.expect_response(lambda response: response.request.method == "POST") as last:
+        log_in(page, server, username, "not-the-password")
+    return last.value
+
+
 BAD_SIGN_UP = {
     "username": "a b",
     "email": "not-an-address",

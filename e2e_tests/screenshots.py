@@ -1,7 +1,8 @@
 """Write the docs' screenshots: `nox -s screenshots` (or `python e2e_tests/screenshots.py`).
 
 For each step: its login page showing an error, the profile page and, where
-the step teaches registration, the sign-up form showing its field errors.
+the step teaches registration, the sign-up form showing its field errors;
+where it limits failed logins, the page after too many of them.
 Each step is served and driven exactly as the browser tests do it, at one
 fixed viewport, and every image must stay under MAX_BYTES.
 """
@@ -19,6 +20,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "shared_tests")]
 from actions import BAD_SIGN_UP  # noqa: E402
 from actions import log_in  # noqa: E402
 from actions import register  # noqa: E402
+from actions import too_many_failures  # noqa: E402
 from chromium import HOW_TO_INSTALL  # noqa: E402
 from chromium import launch_args  # noqa: E402
 from liveserver import serve  # noqa: E402
@@ -36,6 +38,8 @@ def shots(step):
     yield "profile", lambda page, server: log_in(page, server, "alice")
     if "registration" in step.features:
         yield "register-errors", lambda page, server: register(page, server, BAD_SIGN_UP)
+    if "rate-limits" in step.features:
+        yield "too-many-attempts", lambda page, server: too_many_failures(page, server, "alice")
 
 
 def main(argv=None):

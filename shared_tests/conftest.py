@@ -144,6 +144,9 @@ def test_config(database_url, redis_prefix):
         "SQLALCHEMY_DATABASE_URI": database_url,
         # The cheapest bcrypt cost: the suite logs in hundreds of times.
         "BCRYPT_LOG_ROUNDS": 4,
+        # Step 06+: rate-limit counts of this test's own, even in a Redis
+        # that every test shares (FLASK_REDIS_URL): keys under a new prefix.
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"test-{uuid.uuid4().hex}"},
     }
     if redis_prefix is not None:
         # Flask-Session's setting; apps without server sessions ignore it.

@@ -1,0 +1,395 @@
+"""Rate limits (step 06+): failed logins per username and per address, sign-ups per address.
+
+Each test's app gets tiny limits through its configuration, and counts of
+its own: a fresh store in memory, or keys under a new prefix when
+FLASK_REDIS_URL puts the counts in Redis (then these same tests run there).
+A test client stands for one client address through `environ_base`.
+"""
+
+import contextlib
+import http.cookiejar
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+
+from conftest import USERS
+from conftest import AuthActions
+from conftest import add_users
+from conftest import close_database
+from pages import csrf_token
+from pages import links
+from pages import text
+from stepkit import copy_app
+
+INVALID = "Invalid username or password."
+FORM = "application/x-www-form-urlencoded"
+# Small enough to reach in a few requests; long enough not to pass during a test.
+PER_USERNAME = 3
+PER_ADDRESS = 6
+PER_ADDRESS_SIGN_UPS = 3
+LIMITS = {
+    "LOGIN_LIMIT_PER_USERNAME": f"{PER_USERNAME} per 15 minutes",
+    "LOGIN_LIMIT_PER_ADDRESS": f"{PER_ADDRESS} per 15 minutes",
+    "REGISTER_LIMIT_PER_ADDRESS": f"{PER_ADDRESS_SIGN_UPS} per 15 minutes",
+}
+
+
+@pytest.fixture(name="test_config")
+def tiny_limits(test_config):
+    """The suite's test configuration, with this file's tiny limits."""
+    return test_config | LIMITS
+
+
+def browser(app, address):
+    """A browser of its own (cookies, CSRF token) at client address `address`."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return AuthActions(client)
+
+
+def fail(auth, username, times=1):
+    """Log in as `username` with a wrong password, `times` times; each must be an ordinary failure."""
+    for _ in range(times):
+        response = auth.login(username, "not the password")
+        assert response.status_code == 200, f"a failed login answered {response.status_code}"
+        assert INVALID in text(response.text)
+
+
+def logged_in(response):
+    return response.status_code in (302, 303) and response.headers["Location"] == "/profile"
+
+
+def retry_after(response):
+    """Retry-After as seconds; it must be there, a whole number, and positive."""
+    value = response.headers.get("Retry-After")
+    assert value is not None, "no Retry-After header"
+    assert value.isdigit() and int(value) > 0, f"Retry-After: {value!r}"
+    return int(value)
+
+
+@pytest.mark.contract("Failed logins are counted per username: over the limit that username gets 429 from any address")
+@pytest.mark.features("login", "rate-limits")
+@pytest.mark.parametrize("spellings", [["alice"], ["alice", "ALICE", "Alice"]], ids=["same-case", "mixed-case"])
+def test_a_locked_username_stays_locked_from_another_address(app, spellings):
+    """Counted whatever the letter case, as login ignores it; the count is the name's, not the address's."""
+    for n in range(PER_USERNAME):
+        # Each failure from an address of its own: only a per-username count adds them up.
+        fail(browser(app, f"198.51.100.{n + 1}"), spellings[n % len(spellings)])
+    elsewhere = browser(app, "203.0.113.9")
+    assert elsewhere.login("alice", "not the password").status_code == 429
+    assert elsewhere.login("alice").status_code == 429  # the right password too
+
+
+@pytest.mark.contract(
+    "Failed logins are counted per client address: other usernames from that address work until its own limit"
+)
+@pytest.mark.features("login", "rate-limits")
+def test_another_username_from_the_same_address_waits_for_the_address_limit(app):
+    same = browser(app, "198.51.100.1")
+    fail(same, "alice", PER_USERNAME)
+    assert same.login("alice").status_code == 429
+    # bob, from the very same address, is not locked: his own name has no failures.
+    assert logged_in(same.login("bob"))
+    same = browser(app, "198.51.100.1")  # logged out again: a new browser, same address
+    # Fewer than PER_USERNAME failures for each name, so only the address counts them all.
+    names = [f"user{n}" for n in range(PER_ADDRESS - PER_USERNAME)]
+    for name in names:
+        fail(same, name)
+    assert same.login("bob", "not the password").status_code == 429
+    assert same.login("bob").status_code == 429
+    # Another address is not affected.
+    assert logged_in(browser(app, "203.0.113.9").login("bob"))
+
+
+@pytest.mark.contract("Over a limit, POST /login answers 429 with Retry-After, even for the right password")
+@pytest.mark.features("login", "rate-limits")
+def test_the_right_password_during_a_lockout_gets_429_with_retry_after(app, client):
+    auth = browser(app, "198.51.100.1")
+    fail(auth, "alice", PER_USERNAME)
+    response = auth.login("alice")
+    assert response.status_code == 429
+    assert 0 < retry_after(response) <= 15 * 60 + 2
+    # Nothing about the password leaks, and nobody was logged in.
+    assert text(response.text) == text(auth.login("alice", "not the password").text)
+    assert auth._client.get("/profile").status_code in (302, 303)
+
+
+@pytest.mark.contract("A successful login does not count towards the limit")
+@pytest.mark.features("login", "logout", "rate-limits")
+def test_a_successful_login_does_not_count(app):
+    auth = browser(app, "198.51.100.1")
+    fail(auth, "alice", PER_USERNAME - 1)
+    for _ in range(PER_ADDRESS + 1):  # more than any limit
+        assert logged_in(auth.login("alice"))
+        auth.logout()
+    fail(auth, "alice")  # the last failure the limit allows...
+    assert auth.login("alice").status_code == 429  # ...and then no more
+
+
+@pytest.mark.contract("The 429 page is in the site's layout and says when to try again; no traceback")
+@pytest.mark.features("login", "rate-limits")
+def test_the_429_page_is_in_the_layout_and_says_when(app, client):
+    # The layout: the links every page has (the home page and the login page share them).
+    layout = set(links(client.get("/").text)) & set(links(client.get("/login").text))
+    auth = browser(app, "198.51.100.1")
+    fail(auth, "alice", PER_USERNAME)
+    response = auth.login("alice")
+    assert response.status_code == 429
+    assert response.mimetype == "text/html"
+    assert layout <= set(links(response.text)), "the 429 page lacks the site's navigation"
+    shown = text(response.text)
+    assert "Traceback" not in response.text
+    assert "try again" in shown.lower()
+    # When: a number of seconds or minutes, that agrees with Retry-After.
+    seconds = retry_after(response)
+    expected = {str(seconds), str(round(seconds / 60)), str(-(-seconds // 60))}
+    assert expected & set(shown.replace(".", " ").split()), f"no wait of {seconds} s in: {shown!r}"
+
+
+@pytest.mark.contract("When the window has passed, the username can log in again")
+@pytest.mark.features("login", "rate-limits")
+def test_the_lock_ends_when_the_window_passes(step, create_app, test_config):
+    app = create_app(test_config | {"LOGIN_LIMIT_PER_USERNAME": "2 per 2 seconds"})
+    try:
+        add_users(app, step)
+        auth = browser(app, "198.51.100.1")
+        fail(auth, "alice", 2)
+        locked = auth.login("alice")
+        assert locked.status_code == 429
+        wait = retry_after(locked)
+        assert wait <= 3
+        time.sleep(wait)
+        deadline = time.monotonic() + 2
+        while (response := auth.login("alice")).status_code == 429 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the store's clock may round up to the next second
+        assert logged_in(response)
+    finally:
+        close_database(app)
+
+
+@pytest.mark.contract("Each app counts on its own: a new one starts with no counts and leaves another's alone")
+@pytest.mark.features("login", "rate-limits")
+def test_each_app_keeps_its_own_counts(step, app, create_app, test_config):
+    """As two servers with no shared store do; and what keeps every test here from the one before."""
+    fail(browser(app, "198.51.100.1"), "alice", PER_USERNAME)
+    assert browser(app, "203.0.113.9").login("alice").status_code == 429
+    fresh_keys = {"RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"test-{uuid.uuid4().hex}"}}
+    other = create_app(test_config | fresh_keys | {"SQLALCHEMY_DATABASE_URI": test_config["SQLALCHEMY_DATABASE_URI"]})
+    try:
+        assert logged_in(browser(other, "203.0.113.9").login("alice"))  # no counts in the new app
+        assert browser(app, "203.0.113.9").login("alice").status_code == 429  # the first keeps its own
+    finally:
+        close_database(other)
+
+
+@pytest.mark.contract("POST /register is limited per client address (step 06+)")
+@pytest.mark.features("registration", "register-limit")
+def test_sign_ups_are_limited_per_address(app):
+    form = {"username": "carol", "email": "carol@example.com", "password": "short", "confirm_password": "short"}
+    same = browser(app, "198.51.100.1")
+    for _ in range(PER_ADDRESS_SIGN_UPS):  # failed sign-ups count too
+        assert same.post("/register", form).status_code == 200
+    good = form | {"password": "a-long-passphrase", "confirm_password": "a-long-passphrase"}
+    refused = same.post("/register", good)
+    assert refused.status_code == 429
+    retry_after(refused)
+    # From another address the same sign-up works.
+    other = browser(app, "203.0.113.9").post("/register", good)
+    assert other.status_code in (302, 303)
+    assert other.headers["Location"] == "/profile"
+
+
+# (id, body): each posted PER_USERNAME times, then once more. TOKEN becomes
+# the CSRF token. Every one must still count, against one username's key.
+HOSTILE = [
+    ("missing-username", b"csrf_token=TOKEN&password=x"),
+    ("empty-username", b"csrf_token=TOKEN&username=&password=x"),
+    ("huge-username", b"csrf_token=TOKEN&password=x&username=" + b"a" * 100_000),
+    ("non-utf8-username", b"csrf_token=TOKEN&username=%FF%FEalice&password=x"),
+    ("nul-in-username", b"csrf_token=TOKEN&username=ali%00ce&password=x"),
+    ("repeated-username", b"csrf_token=TOKEN&username=nobody&username=alice&password=x"),
+    ("bad-percent-escapes", b"csrf_token=TOKEN&username=%zz%&password=%"),
+]
+
+
+@pytest.mark.contract("A missing, garbled or huge username still counts towards a limit, and never causes a 500")
+@pytest.mark.features("login", "rate-limits")
+@pytest.mark.parametrize("body", [case[1] for case in HOSTILE], ids=[case[0] for case in HOSTILE])
+def test_hostile_login_bodies_are_counted(app, body):
+    auth = browser(app, "198.51.100.1")
+    answers = []
+    for _ in range(PER_USERNAME + 1):
+        body_with_token = body.replace(b"TOKEN", auth.token().encode())
+        response = auth._client.post("/login", data=body_with_token, content_type=FORM)
+        assert "Traceback" not in response.text
+        answers.append(response.status_code)
+    # Counted as failures of one username: locked after PER_USERNAME, long
+    # before the address's limit. A key that came out empty would not count.
+    assert answers == [200] * PER_USERNAME + [429]
+    # alice, elsewhere, is not locked by any of this.
+    assert logged_in(browser(app, "203.0.113.9").login("alice"))
+
+
+@pytest.mark.contract("When the store of counts does not answer, POST /login gets a page, never a 500 or a traceback")
+@pytest.mark.features("login", "rate-limits")
+def test_a_store_that_does_not_answer_is_no_500(step, create_app, test_config):
+    # A Redis URL where nothing listens: the store fails on every request.
+    app = create_app(test_config | {"RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{free_port()}/0"})
+    try:
+        # Fail open (the login works) or closed (503, try later): the app's choice; never a 500.
+        for username, password in [("alice", "not the password"), ("alice", USERS["alice"]["password"])]:
+            response = AuthActions(app.test_client()).login(username, password)
+            assert response.status_code in (200, 302, 303, 503), response.status_code
+            assert "Traceback" not in response.text
+            if response.status_code == 503:
+                assert "/login" in links(response.text)  # a page in the site's layout, with a way on
+        assert app.test_client().get("/login").status_code == 200  # the pages still show
+    finally:
+        close_database(app)
+
+
+def free_port():
+    """A TCP port on the loopback interface that nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Two servers sharing one Redis need a Redis: the one FLASK_REDIS_URL names,
+# or a throwaway redis-server started here (Debian's `redis-server` package).
+# With neither, the test is not collected at all, rather than skipped: a
+# skip in this suite only ever means "this step does not teach that yet".
+REDIS_SERVER = shutil.which("redis-server")
+CAN_REACH_REDIS = bool(os.environ.get("FLASK_REDIS_URL") or REDIS_SERVER)
+
+
+@contextlib.contextmanager
+def throwaway_redis():
+    """Start redis-server on a free loopback port, in a temporary folder, saving nothing; yield its URL."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="flask-login-steps-redis-") as folder:
+        command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", ""]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port, process)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def wait_for_port(port, process, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} stopped at start-up")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing answered on port {port} in {timeout} s")
+
+
+@pytest.fixture
+def redis_url():
+    """FLASK_REDIS_URL when set, else a throwaway redis-server for this test."""
+    if os.environ.get("FLASK_REDIS_URL"):
+        yield os.environ["FLASK_REDIS_URL"]
+        return
+    with throwaway_redis() as url:
+        yield url
+
+
+class Server:
+    """The step served by `flask run` in a process of its own; a browser for it with urllib."""
+
+    def __init__(self, step, folder, env):
+        self.port = free_port()
+        self.log = folder / f"server-{self.port}.log"
+        command = [sys.executable, "-m", "flask", "--app", str(copy_app(step.path, folder))]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "run", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=env,
+                cwd=folder,
+                stdout=log,
+                stderr=log,
+            )
+
+    def wait(self):
+        try:
+            wait_for_port(self.port, self.process)
+        except RuntimeError:
+            raise RuntimeError(self.log.read_text()) from None
+
+    def login(self, username, password):
+        """GET /login for a token, then POST the form, as a new browser would; return the status code."""
+        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        opener = urllib.request.build_opener(cookies, NoRedirects)
+        url = f"http://127.0.0.1:{self.port}/login"
+        with opener.open(url, timeout=30) as page:
+            token = csrf_token(page.read().decode())
+        form = {"username": username, "password": password}
+        if token is not None:
+            form["csrf_token"] = token
+        try:
+            with opener.open(url, urllib.parse.urlencode(form).encode(), timeout=30) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the 302 itself is the answer
+
+
+if CAN_REACH_REDIS:
+
+    @pytest.mark.contract("With FLASK_REDIS_URL, failed logins on two server processes count towards one limit")
+    @pytest.mark.features("login", "rate-limits")
+    def test_two_servers_sharing_redis_count_towards_one_limit(step, app, test_config, redis_url, tmp_path):
+        """Each server alone sees fewer failures than the limit; together they reach it."""
+        env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+        env.update(
+            FLASK_SECRET_KEY="only-for-tests",
+            # The database `app` made, with alice and bob: both servers share it.
+            FLASK_SQLALCHEMY_DATABASE_URI=test_config["SQLALCHEMY_DATABASE_URI"],
+            FLASK_BCRYPT_LOG_ROUNDS="4",
+            FLASK_REDIS_URL=redis_url,
+            FLASK_LOGIN_LIMIT_PER_USERNAME=LIMITS["LOGIN_LIMIT_PER_USERNAME"],
+            # Keys of this test's own in a Redis others may share (read as JSON).
+            FLASK_RATELIMIT_STORAGE_OPTIONS=f'{{"key_prefix": "test-{uuid.uuid4().hex}"}}',
+        )
+        servers = [Server(step, tmp_path / name, env) for name in ("one", "two")]
+        try:
+            for server in servers:
+                server.wait()
+            one, two = servers
+            wrong = "not the password"
+            statuses = [one.login("alice", wrong), two.login("alice", wrong), one.login("alice", wrong)]
+            assert statuses == [200] * PER_USERNAME
+            # Two failures on one, one on two: only a shared count has reached the limit.
+            assert two.login("alice", USERS["alice"]["password"]) == 429
+            assert one.login("alice", USERS["alice"]["password"]) == 429
+            assert two.login("bob", USERS["bob"]["password"]) in (302, 303)
+        finally:
+            for server in servers:
+                server.stop()
