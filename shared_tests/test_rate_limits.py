@@ -6,14 +6,10 @@ FLASK_REDIS_URL puts the counts in Redis (then these same tests run there).
 A test client stands for one client address through `environ_base`.
 """
 
-import contextlib
 import http.cookiejar
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +25,10 @@ from conftest import close_database
 from pages import csrf_token
 from pages import links
 from pages import text
+from services import free_port
+from services import redis_server
+from services import throwaway_redis
+from services import wait_for_port
 from stepkit import copy_app
 
 INVALID = "Invalid username or password."
@@ -258,45 +258,11 @@ def test_a_store_that_does_not_answer_is_no_500(step, create_app, test_config):
         close_database(app)
 
 
-def free_port():
-    """A TCP port on the loopback interface that nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # Two servers sharing one Redis need a Redis: the one FLASK_REDIS_URL names,
 # or a throwaway redis-server started here (Debian's `redis-server` package).
 # With neither, the test is not collected at all, rather than skipped: a
 # skip in this suite only ever means "this step does not teach that yet".
-REDIS_SERVER = shutil.which("redis-server")
-CAN_REACH_REDIS = bool(os.environ.get("FLASK_REDIS_URL") or REDIS_SERVER)
-
-
-@contextlib.contextmanager
-def throwaway_redis():
-    """Start redis-server on a free loopback port, in a temporary folder, saving nothing; yield its URL."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="flask-login-steps-redis-") as folder:
-        command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", ""]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(port, process)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def wait_for_port(port, process, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} stopped at start-up")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing answered on port {port} in {timeout} s")
+CAN_REACH_REDIS = bool(os.environ.get("FLASK_REDIS_URL") or redis_server())
 
 
 @pytest.fixture
@@ -327,7 +293,7 @@ class Server:
 
     def wait(self):
         try:
-            wait_for_port(self.port, self.process)
+            wait_for_port(self.port, self.process, "flask run")
         except RuntimeError:
             raise RuntimeError(self.log.read_text()) from None
 
