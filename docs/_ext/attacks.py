@@ -7,9 +7,12 @@ server answered, so a page cannot claim what the code no longer does.
 
 - `cookie-replay STEP`: alice logs in with "remember me", someone copies her
   cookies, alice logs out, and the copies are sent again.
+- `guessing-loop STEP`: a list of passwords tried for alice, one after the
+  other, each with a fresh CSRF token, as the loop on step 06's page does.
 """
 
 import http.client
+import logging
 import sys
 import tempfile
 import threading
@@ -68,6 +71,8 @@ class Served:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
+        # Flask-Limiter logs every refusal; the transcript says it already.
+        logging.getLogger("flask-limiter").setLevel(logging.WARNING)
         self.thread.start()
         return self
 
@@ -147,22 +152,46 @@ def cookie_replay(step_dir):
     return lines
 
 
-class CookieReplay(SphinxDirective):
-    """Run the cookie-replay attack against a step and show what its server answered."""
+GUESSES = ["123456", "password", "qwerty", "letmein", "dragon", "alice", "wonder", "wonderland"]
+
+
+def guessing_loop(step_dir):
+    """The status code each guess got, and the guess: "200 123456", one line each."""
+    lines = []
+    with tempfile.TemporaryDirectory() as folder, Served(step_dir, folder) as served:
+        jar = {}
+        for password in GUESSES:
+            status, *_ = served.post_form("/login", jar, {"username": "alice", "password": password}, "/login")
+            lines.append(f"{status} {password}")
+    return lines
+
+
+class Attack(SphinxDirective):
+    """Run an attack against a step, and show what its server answered."""
 
     required_arguments = 1
+    attack = None
 
     def run(self):
         step_dir = self.arguments[0]
         self.env.note_dependency(str(ROOT / "docs" / "_ext" / "attacks.py"))
         for path in sorted((ROOT / "steps").glob(f"{step_dir}*/*.py")):
             self.env.note_dependency(str(path))
-        text = "\n".join(cookie_replay(step_dir))
+        text = "\n".join(type(self).attack(step_dir))
         block = nodes.literal_block(text, text)
         block["language"] = "text"
         return [block]
 
 
+class GuessingLoop(Attack):
+    attack = guessing_loop
+
+
+class CookieReplay(Attack):
+    attack = cookie_replay
+
+
 def setup(app):
     app.add_directive("cookie-replay", CookieReplay)
+    app.add_directive("guessing-loop", GuessingLoop)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

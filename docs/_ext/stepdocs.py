@@ -251,7 +251,10 @@ SCREENSHOTS = {
     "login-error.png": "The login form after a failed attempt: one message, whatever was wrong.",
     "profile.png": "The profile page of a logged-in user: the username and the user id.",
     "register-errors.png": "The sign-up form sent with bad values: each message sits under its own field.",
+    "too-many-attempts.png": "After too many failed logins: 429, and how long to wait, even for the right password.",
 }
+# The feature a step needs for a screenshot; the others every step has.
+SCREENSHOT_FEATURE = {"register-errors.png": "registration", "too-many-attempts.png": "rate-limits"}
 
 
 class Screenshots(StepDirective):
@@ -260,7 +263,8 @@ class Screenshots(StepDirective):
     Until the screenshots have been made for a step, its folder does not
     exist and this shows nothing. Once it exists, every picture the step
     should have must be there (the sign-up form only where the step has
-    the `registration` feature), and every file there must be known here.
+    the `registration` feature, and so on), and every file there must be
+    known here.
     """
 
     def run(self):
@@ -272,7 +276,7 @@ class Screenshots(StepDirective):
         if not folders:
             return []
         folder = folders[0]
-        expected = [name for name in SCREENSHOTS if name != "register-errors.png" or "registration" in step.features]
+        expected = [name for name in SCREENSHOTS if SCREENSHOT_FEATURE.get(name, "login") in step.features]
         present = sorted(path.name for path in folder.glob("*.png"))
         for name in sorted(set(expected) - set(present)):
             logger.warning("%s has no %s", repo_path(folder), name, location=self.get_location())
