@@ -15,6 +15,7 @@ import time
 import urllib.request
 
 from services import free_port
+from services import stop_process
 
 # The accounts every step has: steps 01-02 ship them, later steps get them
 # through their `create-user` command, as the shared suite does.
@@ -86,13 +87,8 @@ class LiveServer:
         )
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def errors(self):
         """Lines of the server's log that tell of a 500 or a traceback."""

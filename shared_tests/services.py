@@ -32,6 +32,18 @@ def wait_for_port(port, process, what, timeout=30):
             time.sleep(0.05)
 
 
+def stop_process(process, timeout=10):
+    """Ask a process to stop (SIGTERM); kill it if it has not after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def redis_server():
     """The path of Debian's (or any) redis-server, or None."""
     return shutil.which("redis-server") or next(
@@ -57,6 +69,5 @@ def throwaway_redis():
         wait_for_port(port, process, "redis-server")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_process(process)
         shutil.rmtree(folder, ignore_errors=True)

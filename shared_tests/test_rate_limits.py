@@ -27,6 +27,7 @@ from pages import links
 from pages import text
 from services import free_port
 from services import redis_server
+from services import stop_process
 from services import throwaway_redis
 from services import wait_for_port
 from stepkit import copy_app
@@ -314,12 +315,7 @@ class Server:
             return error.code
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -22,6 +22,7 @@ from conftest import USERS
 from pages import csrf_token
 from pages import words
 from services import free_port
+from services import stop_process
 
 
 class Server:
@@ -48,13 +49,7 @@ class Server:
         raise RuntimeError(f"the server did not answer on {self.url} in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def errors(self):
         lines = self.log.read_text(errors="replace").splitlines()
