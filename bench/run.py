@@ -66,7 +66,7 @@ def machine():
     }
 
 
-def env_for(tmp, step, redis_url=None):
+def env_for(tmp, step, redis_url=None, extra=None):
     """Configuration from the environment, so nothing lands in the step's instance folder."""
     env = dict(os.environ)
     env["FLASK_SECRET_KEY"] = "bench-only-not-secret"
@@ -75,6 +75,7 @@ def env_for(tmp, step, redis_url=None):
     env.pop("FLASK_REDIS_URL", None)
     if redis_url:
         env["FLASK_REDIS_URL"] = redis_url
+    env.update(extra or {})
     return env
 
 
@@ -132,13 +133,13 @@ def flask_tutorial_suite(tmp):
 class Server:
     """gunicorn, one sync worker on loopback, serving bench/wsgi.py for one step."""
 
-    def __init__(self, tmp, step, redis_url=None):
+    def __init__(self, tmp, step, redis_url=None, extra=None):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync"]
         cmd += ["--bind", f"127.0.0.1:{self.port}", "--chdir", str(HERE), "--log-level", "warning", "wsgi:application"]
-        self.process = subprocess.Popen(cmd, env=env_for(tmp, step, redis_url))
+        self.process = subprocess.Popen(cmd, env=env_for(tmp, step, redis_url, extra))
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -251,6 +252,53 @@ def stores_cost(tmp, before, step, rounds, count):
         finally:
             for server in servers.values():
                 server.stop()
+
+
+# The limiter's cost is a fraction of a millisecond: measured beside bcrypt
+# at 12 rounds it would drown in that check's own spread. So these servers
+# hash at the cheapest cost, and the limits are set too high to lock anyone
+# out, so that every failure is checked and counted.
+LIMITER_ENV = {
+    "FLASK_BCRYPT_LOG_ROUNDS": "4",
+    "FLASK_LOGIN_LIMIT_PER_USERNAME": "1000000 per 15 minutes",
+    "FLASK_LOGIN_LIMIT_PER_ADDRESS": "1000000 per 15 minutes",
+}
+
+
+def limiter_cost(tmp, before, step, rounds, count):
+    """ms per failed POST /login on `step` (counts in memory, in Redis) against `before` (no limits)."""
+    with throwaway_redis() as redis_url:
+        # Databases of their own: alice is hashed at the cheap cost there.
+        def env(name):
+            return LIMITER_ENV | {"FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/limiter-{name}.sqlite"}
+
+        servers = {
+            f"{before.name}": Server(tmp, before, extra=env("before")),
+            f"{step.name}, memory": Server(tmp, step, extra=env("memory")),
+            f"{step.name}, redis": Server(tmp, step, redis_url, extra=env("redis")),
+        }
+        try:
+            clients = {label: Client(server.port) for label, server in servers.items()}
+            labels = list(clients)
+            ms = {label: [] for label in labels}
+            for i in range(rounds):
+                shift = i % len(labels)
+                for label in labels[shift:] + labels[:shift]:
+                    client = clients[label]
+                    forms = [client.login_form("alice", "not-her-password") for _ in range(count)]
+                    ms[label].append(1000 * statistics.median(client.timed_post("/login", form) for form in forms))
+        finally:
+            for server in servers.values():
+                server.stop()
+    base = labels[0]
+    return {
+        "ms": {label: round(statistics.median(values), 3) for label, values in ms.items()},
+        # Each round's own difference: what the limiter adds to one failed login.
+        "added_ms": {
+            label: round(statistics.median(a - b for a, b in zip(ms[label], ms[base], strict=True)), 3)
+            for label in labels[1:]
+        },
+    }
 
 
 def login_cost(port, repeats):
@@ -450,6 +498,13 @@ def table(results):
             f"| {label}: logged-in /profile vs {base} ({this} / {stores['ms'][base]} ms; "
             f"middle half of the rounds {low}–{high}) | {ratio}× | ≤ {target}× | {met} |"
         )
+    limiter = results["raw"].get("limiter")
+    for label, added in results.get("limiter_added_ms", {}).items():
+        base = list(limiter["ms"])[0]
+        rows.append(
+            f"| {label}: a failed login, checked and counted, against {base} ({limiter['ms'][label]} / "
+            f"{limiter['ms'][base]} ms, bcrypt at 4 rounds) | +{added} ms | — | — |"
+        )
     for rounds, ms in results["bcrypt_ms"].items():
         rows.append(f"| bcrypt check at {rounds} rounds | {ms} ms | — | — |")
     for step, ms in results["cold_start_ms"].items():
@@ -556,6 +611,12 @@ def main():
             print(f"{first.name}: each session store against {before.name}...", flush=True)
             raw["stores"] = stores_cost(tmp, before, first, args.rounds, args.requests)
             results["store_ratio"] = raw["stores"]["ratio"]
+        first = next((step for step in STEPS if "rate-limits" in step.features), None)
+        if first is not None:
+            before = STEPS[STEPS.index(first) - 1]
+            print(f"{first.name}: the limiter's cost per failed login, against {before.name}...", flush=True)
+            raw["limiter"] = limiter_cost(tmp, before, first, args.rounds, 20)
+            results["limiter_added_ms"] = raw["limiter"]["added_ms"]
         print("bcrypt...", flush=True)
         results["bcrypt_ms"] = bcrypt_cost(5)
         results["nox_warm_s"] = None
