@@ -276,8 +276,9 @@ def check(session):
 @nox.session(name="check-selftest")
 def check_selftest(session):
     """Test `nox -s check` itself: copies of each step pass, copies with one break fail naming it."""
-    install_every_step(session, "test")
-    session.run("pytest", "check_tests", *session.posargs)
+    install_every_step(session, "check-selftest")
+    # Each case is a whole pytest process of its own: run two at a time.
+    session.run("pytest", "check_tests", "-n", "2", *session.posargs)
 
 
 @nox.session(default=False)
