@@ -455,6 +455,24 @@ def test_a_wrong_current_password_changes_nothing(app, inbox, current):
 
 
 @pytest.mark.contract(
+    "Wrong current passwords at /change-password are limited per user as failed logins are: over the limit, 429"
+)
+@pytest.mark.features("change-password", "rate-limits")
+def test_wrong_current_passwords_count_as_failed_logins(app, create_app, test_config):
+    limited = create_app(test_config | {"LOGIN_LIMIT_PER_USERNAME": "3 per 15 minutes"})
+    try:
+        alice = logged_in(limited)
+        answers = [change(alice, "not-her-password").status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+        assert change(alice, USERS["alice"]["password"]).status_code == 429  # the right one too, for now
+        assert not is_anonymous(alice)  # still logged in: only the guessing stops
+        # Bob's own count is untouched.
+        assert change(logged_in(limited, "bob"), "not-his-password").status_code == 200
+    finally:
+        close_database(limited)
+
+
+@pytest.mark.contract(
     "Changing the password keeps this session (with a new session id), ends the user's other sessions, "
     "flashes 'Your password has been changed.' and emails the user a notice"
 )

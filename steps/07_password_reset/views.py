@@ -273,14 +273,15 @@ def reset_password(token):
 
 
 def current_username_key():
-    """The per-username key of the logged-in user: wrong current passwords count as failed logins."""
+    """The key for wrong current passwords: the logged-in user's name, as for failed logins."""
     return "username:" + getattr(current_user, "username", "").lower()[:64]
 
 
 @bp.route("/change-password", methods=("GET", "POST"))
 @login_required
-# A wrong current password counts as a failed login of that user: someone
-# at a computer left logged in gets no more guesses than at the login form.
+# Wrong current passwords are limited per user, as failed logins are (a
+# count of this page's own): someone at a computer left logged in gets no
+# more guesses here than at the login form.
 @limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"],
     key_func=current_username_key,
