@@ -387,7 +387,8 @@ def test_with_no_mail_server_the_email_goes_to_the_terminal(app, create_app, tes
         deadline = time.monotonic() + 5
         while "/reset-password/" not in printed and time.monotonic() < deadline:
             time.sleep(0.05)
-            printed += capsys.readouterr().out
+            captured = capsys.readouterr()
+            printed += captured.out + captured.err  # the terminal shows both
         [link] = re.findall(r"https?://\S+/reset-password/\S+", printed)
         assert set_password(app.test_client(), link).headers["Location"] == "/login"
         assert inbox.settle(0.2) == []  # and nothing went to any mail server
