@@ -163,6 +163,27 @@ BREAKS = [
         "A missing, garbled or huge username still counts towards a limit, and never causes a 500",
         "expected [200, 200, 200, 429], got [200, 200, 200, 200]",
     ),
+    (
+        "reset-link-works-twice",
+        BY_FEATURE.get("password-reset", []),
+        "models.py",
+        [
+            (
+                'if user is None or not hmac.compare_digest(user.password_fingerprint(), data["password"]):',
+                "if user is None:",
+            )
+        ],
+        "A used reset link redirects to /reset-password flashing 'That reset link is invalid or has expired.'",
+        "checked: refused(thief, link)",
+    ),
+    (
+        "reset-link-to-any-host",
+        BY_FEATURE.get("password-reset", []),
+        "__init__.py",
+        [('TRUSTED_HOSTS=["127.0.0.1", "localhost"],', "TRUSTED_HOSTS=None,")],
+        "A request's untrusted Host header never yields a reset link to that host (a 400, or a trusted host)",
+        "http://evil.example/reset-password/",
+    ),
 ]
 # Each break is tried on the first and the last step that can have it: the
 # checker works alike on the steps between, and each try is a whole suite.

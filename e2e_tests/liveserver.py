@@ -2,7 +2,9 @@
 
 Each server runs a copy of the step in a temporary folder, so its instance
 folder (secret key, database) is a fresh one and the step's own is never
-touched; the secret key and the database come from FLASK_ variables.
+touched; the secret key and the database come from FLASK_ variables. A step
+that sends email (step 07+) sends it to a real SMTP server of its own, whose
+inbox the tests read.
 """
 
 import contextlib
@@ -16,6 +18,7 @@ import urllib.request
 
 from services import free_port
 from services import stop_process
+from smtp_capture import smtp_server
 
 # The accounts every step has: steps 01-02 ship them, later steps get them
 # through their `create-user` command, as the shared suite does.
@@ -36,6 +39,8 @@ class LiveServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = folder / "server.log"
         self.process = None
+        self.inbox = None  # the SMTP server's inbox, for a step that sends email
+        self._mail = contextlib.ExitStack()
         self.env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
         self.env.update(
             FLASK_SECRET_KEY=secrets.token_hex(32),
@@ -65,6 +70,9 @@ class LiveServer:
                 raise RuntimeError(f"create-user {name} failed:\n{result.stdout}{result.stderr}")
 
     def start(self, timeout=30):
+        if "password-reset" in self.step.features:
+            self.inbox = self._mail.enter_context(smtp_server())
+            self.env.update({f"FLASK_{name}": str(value) for name, value in self.inbox.config().items()})
         shutil.copytree(self.step.path, self.app, ignore=shutil.ignore_patterns("instance", "__pycache__"))
         if "database" in self.step.features:
             self.add_users()
@@ -89,6 +97,7 @@ class LiveServer:
     def stop(self):
         if self.process is not None:
             stop_process(self.process)
+        self._mail.close()
 
     def errors(self):
         """Lines of the server's log that tell of a 500 or a traceback."""

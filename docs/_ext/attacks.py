@@ -9,10 +9,15 @@ server answered, so a page cannot claim what the code no longer does.
   cookies, alice logs out, and the copies are sent again.
 - `guessing-loop STEP`: a list of passwords tried for alice, one after the
   other, each with a fresh CSRF token, as the loop on step 06's page does.
+- `reset-probe STEP`: reset links asked for a known and an unknown address,
+  with a forged Host header, and one link followed twice.
 """
 
+import contextlib
 import http.client
+import io
 import logging
+import re
 import sys
 import tempfile
 import threading
@@ -80,10 +85,12 @@ class Served:
         self.server.shutdown()
         self.server.server_close()
 
-    def request(self, method, path, cookies, form=None):
+    def request(self, method, path, cookies, form=None, host=None):
         """One HTTP request; returns (status, reason, headers, body) and keeps cookies the server sets."""
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+        if host is not None:
+            headers["Host"] = host  # what the request claims; http.client would send the real one
         body = None
         if form is not None:
             body = urlencode(form)
@@ -191,7 +198,61 @@ class CookieReplay(Attack):
     attack = cookie_replay
 
 
+RESET_LINK = re.compile(r"https?://\S+/reset-password/\S+")
+
+
+def reset_probe(step_dir):
+    """The transcript of asking for reset links, and of using one twice, against one step."""
+    lines = []
+    # A browser pointed at http://127.0.0.1:5000, as `flask run` serves: the
+    # port is not checked against TRUSTED_HOSTS, and the link shows the usual one.
+    host = "127.0.0.1:5000"
+    printed = io.StringIO()
+    with tempfile.TemporaryDirectory() as folder, Served(step_dir, folder) as served:
+
+        def ask(address, claimed=host):
+            browser = {}
+            _, _, _, page = served.request("GET", "/reset-password", browser, host=claimed)
+            token = served.pages.csrf_token(page)
+            form = {"email": address} | ({"csrf_token": token} if token else {})
+            status, reason, _, body = served.request("POST", "/reset-password", browser, form, host=claimed)
+            said = served.pages.text(body)
+            found = re.search(r"If an account uses that address[^.]*\.", said)
+            return f"{status} {reason}" + (f': "{found.group(0)}"' if found else "")
+
+        with contextlib.redirect_stdout(printed):  # no mail server: the step prints each email
+            answers = [(f"POST /reset-password email={a}", ask(a)) for a in ("alice@example.com", "nobody@example.com")]
+            forged = [("POST /reset-password with Host: evil.example", ask("alice@example.com", "evil.example"))]
+        links = RESET_LINK.findall(printed.getvalue())
+        recipients = re.findall(r"^To: (.+)$", printed.getvalue(), re.MULTILINE)
+        used = []
+        if links:
+            path = "/reset-password/" + links[0].rsplit("/", 1)[1]
+            new = {"password": "a-new-passphrase", "confirm_password": "a-new-passphrase"}
+            for who in ("alice", "someone"):
+                browser = {}
+                served.request("GET", path, browser)
+                status, reason, headers, _ = served.post_form(path, browser, new, token_page="/reset-password")
+                used.append((f"POST {shorten(path, 30)} ({who})", f"{status} {reason} -> {headers.get('Location')}"))
+    width = max(len(label) for label, _ in [*answers, *forged, *used]) + 2
+    lines.append("# Reset links asked for an address with an account, and for one without:")
+    lines += [f"{label + ':':<{width}}{said}" for label, said in answers]
+    lines.append(f"# Emails the server printed: {len(recipients)}, to {', '.join(recipients) or 'nobody'}; the links:")
+    lines += [f"#   {shorten(link, 60)}" for link in links]
+    lines.append("# The same request, claiming another host:")
+    lines += [f"{label + ':':<{width}}{said}" for label, said in forged]
+    if used:
+        lines.append("# alice follows her link and sets a new password; later, someone else follows it:")
+        lines += [f"{label + ':':<{width}}{said}" for label, said in used]
+    return lines
+
+
+class ResetProbe(Attack):
+    attack = reset_probe
+
+
 def setup(app):
     app.add_directive("cookie-replay", CookieReplay)
     app.add_directive("guessing-loop", GuessingLoop)
+    app.add_directive("reset-probe", ResetProbe)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
