@@ -61,11 +61,17 @@ class Client:
                 raise RuntimeError(f"GET {path} gave {status}")
         return count / (time.perf_counter() - start)
 
-    def timed_post(self, path, form):
-        """Seconds for one POST (the form, with its CSRF token, is fetched beforehand)."""
+    def form(self, path, **fields):
+        """The fields, with a CSRF token from the form at `path` where the step has them."""
+        _, body = self.request("GET", path)
+        found = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', body)
+        return fields | ({"csrf_token": found.group(1).decode()} if found else {})
+
+    def timed_post(self, path, form, expect=b"Invalid username or password."):
+        """Seconds for one POST (the form, with its CSRF token, is fetched beforehand); its answer is checked."""
         start = time.perf_counter()
         status, body = self.request("POST", path, form)
         elapsed = time.perf_counter() - start
-        if status != 200 or b"Invalid username or password." not in body:
-            raise RuntimeError(f"POST {path} gave {status} without the failure message")
+        if status != 200 or expect not in body:
+            raise RuntimeError(f"POST {path} gave {status} without {expect!r}")
         return elapsed

@@ -301,6 +301,40 @@ def limiter_cost(tmp, before, step, rounds, count):
     }
 
 
+RESET_ENV = {
+    # Limits too high to reach: every request is checked and answered.
+    "FLASK_RESET_LIMIT_PER_ADDRESS": "1000000 per hour",
+    "FLASK_RESET_LIMIT_PER_RECIPIENT": "1000000 per hour",
+}
+RESET_ANSWER = b"If an account uses that address, a reset link is on its way."
+
+
+def reset_cost(tmp, step, repeats):
+    """Median POST /reset-password for an address with an account and one without, interleaved.
+
+    The mail goes to a real SMTP server (aiosmtpd, in this process), as in
+    production, so that a step that sent it before answering would show it.
+    """
+    from smtp_capture import smtp_server
+
+    with smtp_server() as inbox:
+        mail = {f"FLASK_{name}": str(value) for name, value in inbox.config().items()}
+        server = Server(tmp, step, extra=RESET_ENV | mail)
+        try:
+            client = Client(server.port)
+            known, unknown = [], []
+            for i in range(repeats):
+                pairs = [(known, "alice@example.com"), (unknown, "nobody@example.com")]
+                for times, address in pairs if i % 2 else pairs[::-1]:
+                    form = client.form("/reset-password", email=address)
+                    times.append(client.timed_post("/reset-password", form, expect=RESET_ANSWER))
+        finally:
+            server.stop()
+        sent = len(inbox.wait_for(repeats, timeout=30))
+    k, u = statistics.median(known), statistics.median(unknown)
+    return {"known_ms": round(k * 1000, 2), "unknown_ms": round(u * 1000, 2), "ratio": round(u / k, 3), "sent": sent}
+
+
 def login_cost(port, repeats):
     """Median POST /login for a wrong password and for an unknown user, interleaved."""
     client = Client(port)
@@ -498,6 +532,13 @@ def table(results):
             f"| {label}: logged-in /profile vs {base} ({this} / {stores['ms'][base]} ms; "
             f"middle half of the rounds {low}–{high}) | {ratio}× | ≤ {target}× | {met} |"
         )
+    reset = results["raw"].get("reset")
+    if reset:
+        ratio = results["reset_unknown_known_ratio"]
+        rows.append(
+            f"| reset request, unknown / known address ({reset['unknown_ms']} / {reset['known_ms']} ms, "
+            f"{reset['sent']} emails sent) | {ratio} | 0.9–1.1 | {verdict(ratio, TARGETS['login_ratio'])} |"
+        )
     limiter = results["raw"].get("limiter")
     for label, added in results.get("limiter_added_ms", {}).items():
         base = list(limiter["ms"])[0]
@@ -617,6 +658,11 @@ def main():
             print(f"{first.name}: the limiter's cost per failed login, against {before.name}...", flush=True)
             raw["limiter"] = limiter_cost(tmp, before, first, args.rounds, 20)
             results["limiter_added_ms"] = raw["limiter"]["added_ms"]
+        first = next((step for step in STEPS if "password-reset" in step.features), None)
+        if first is not None:
+            print(f"{first.name}: reset requests, known and unknown addresses...", flush=True)
+            raw["reset"] = reset_cost(tmp, first, 40)
+            results["reset_unknown_known_ratio"] = raw["reset"]["ratio"]
         print("bcrypt...", flush=True)
         results["bcrypt_ms"] = bcrypt_cost(5)
         results["nox_warm_s"] = None

@@ -17,6 +17,7 @@ from http.cookies import SimpleCookie
 import flask
 import jinja2
 import pytest
+from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
 from learner_check import learner_app
@@ -152,6 +153,21 @@ def test_config(database_url, redis_prefix):
         # Flask-Session's setting; apps without server sessions ignore it.
         config["SESSION_KEY_PREFIX"] = redis_prefix
     return config
+
+
+class ServerLikeClient(FlaskClient):
+    """Flask's test client, closing each response once it is read, as a WSGI server does.
+
+    Work that an app leaves until its answer has gone (`response.call_on_close`,
+    as step 07 sends its mail) then runs, as it would behind a real server.
+    """
+
+    def open(self, *args, buffered=True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+# Every app the tests make, the steps' and a learner's, gets that client.
+flask.Flask.test_client_class = ServerLikeClient
 
 
 class CliRunner(FlaskCliRunner):

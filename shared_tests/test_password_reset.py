@@ -5,6 +5,7 @@ Every test here gets a real SMTP server of its own on a free loopback port
 would to a provider: the tests read the link from the email that arrived.
 """
 
+import os
 import re
 import time
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from conftest import close_database
 from pages import inputs
 from pages import links
 from pages import text
+from served import Browser
+from served import Server
 from smtp_capture import links as links_in
 from smtp_capture import smtp_server
 
@@ -143,23 +146,38 @@ def test_the_answer_is_the_same_for_known_and_unknown_addresses(app, inbox):
 
 @pytest.mark.contract("POST /reset-password answers in about the same time whether or not an account uses that address")
 @pytest.mark.features("password-reset", "email")
-def test_the_answer_takes_as_long_for_known_and_unknown_addresses(app, create_app, test_config):
-    """Against a mail server that takes a second to accept each message: a page that waits for it shows."""
-    delay = 1.0
+def test_the_answer_does_not_wait_for_the_mail(step, app, test_config, tmp_path):
+    """Served by `flask run`, mailing a server that takes two seconds per message: no page waits for it.
+
+    Over real HTTP, because what counts is when the answer reaches the
+    browser: an app may do work after that, as a real server lets it. The
+    figure itself (unknown / known, 0.9-1.1) is the benchmark's; this checks
+    the mechanism, with a margin no machine's noise can cross.
+    """
+    delay = 2.0
     with smtp_server(delay=delay) as slow:
-        app = create_app(test_config | slow.config())
+        env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+        env |= {f"FLASK_{name}": str(value) for name, value in slow.config().items()}
+        env |= {f"FLASK_{name}": value for name, value in LIMITS.items()}
+        env |= {
+            "FLASK_SECRET_KEY": test_config["SECRET_KEY"],
+            "FLASK_SQLALCHEMY_DATABASE_URI": test_config["SQLALCHEMY_DATABASE_URI"],
+            "FLASK_BCRYPT_LOG_ROUNDS": "4",
+        }
+        server = Server(step, env, tmp_path / "server.log")
         try:
-            auth = browser(app)
-            ask_for_reset(auth, "nobody@example.com")  # the first request warms things up
-            times = {}
-            for kind, address in [("known", USERS["alice"]["email"]), ("unknown", "nobody@example.com")] * 2:
+            server.wait()
+            visitor = Browser()
+            for address in [USERS["alice"]["email"], "nobody@example.com"]:
                 start = time.perf_counter()
-                assert ask_for_reset(auth, address).status_code == 200
-                times[kind] = max(times.get(kind, 0), time.perf_counter() - start)
-            assert times["known"] < times["unknown"] + delay / 2, times
-            assert len(slow.wait_for(2, timeout=10)) == 2  # the emails did go, after the answers
+                status, page = visitor.post(server, "/reset-password", {"email": address})
+                elapsed = time.perf_counter() - start
+                assert (status, ON_ITS_WAY in text(page)) == (200, True)
+                assert elapsed < delay / 2, f"the answer for {address} waited {elapsed:.2f} s for the mail server"
+            # The email did go, after the answer.
+            assert [m.envelope_to for m in slow.wait_for(1, timeout=10)] == [[USERS["alice"]["email"]]]
         finally:
-            close_database(app)
+            server.stop()
 
 
 @pytest.mark.contract(

@@ -7,9 +7,9 @@ course picks the one its readers will meet in most Flask tutorials.
 """
 
 import sys
-import threading
 
 import click
+from flask import after_this_request
 from flask import current_app
 from flask import render_template
 from flask_mail import Message
@@ -18,32 +18,45 @@ from .extensions import mail
 
 
 def send_email(recipient, subject, template, **context):
-    """Send one email, made from a text template, without making the request wait for it.
+    """Send one email, made from a text template, once the answer to this request has gone.
 
-    An SMTP conversation takes tens of milliseconds to seconds. Were the
-    request to wait for it, the reset form would answer more slowly for an
-    address that has an account (an email goes) than for one that has not
-    (none goes), and a stranger with a stopwatch could tell them apart. So
-    the message goes from a thread of its own, after the page has been made.
+    An SMTP conversation takes tens of milliseconds to seconds, and even
+    making the message takes a few. Were the answer to wait for either, the
+    reset form would answer more slowly for an address that has an account
+    (an email goes) than for one that has not (none goes), and a stranger
+    with a stopwatch could tell them apart. So the message is made and sent
+    when the server closes the response, after the browser has it all. (A
+    thread would start at once, and slow the answer down while it works.)
+    The context holds plain values, not database objects: the request's
+    database session is closed by then.
     """
-    app = current_app._get_current_object()  # the app itself, for the thread
-    message = Message(subject, recipients=[recipient], body=render_template(template, **context))
+    app = current_app._get_current_object()  # the app itself, for later
     if not app.config["MAIL_SERVER"]:
         # No mail server configured (as with a bare `flask run`): show the
         # message where the developer is looking, rather than let Flask-Mail
         # try a mail server on this machine, which most machines do not run.
-        print_email(app, message)
+        print_email(app, make_message(recipient, subject, template, context))
         return
-    threading.Thread(target=deliver, args=(app, message), daemon=True).start()
+
+    @after_this_request
+    def send_when_answered(response):
+        # The server calls this once the whole answer is out. The process is
+        # busy meanwhile; a busy site hands the work to a queue (RQ, Celery).
+        response.call_on_close(lambda: deliver(app, recipient, subject, template, context))
+        return response
 
 
-def deliver(app, message):
-    """Hand the message to the SMTP server; log a failure (in one line) rather than raise it."""
+def make_message(recipient, subject, template, context):
+    return Message(subject, recipients=[recipient], body=render_template(template, **context))
+
+
+def deliver(app, recipient, subject, template, context):
+    """Make the message and hand it to the SMTP server; log a failure (in one line) rather than raise it."""
     with app.app_context():
         try:
-            mail.send(message)
+            mail.send(make_message(recipient, subject, template, context))
         except Exception as error:  # no page is waiting to show it: the log is the place
-            app.logger.error("could not send mail to %s: %r", ", ".join(message.recipients), error)
+            app.logger.error("could not send mail to %s: %r", recipient, error)
 
 
 def print_email(app, message):

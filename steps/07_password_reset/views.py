@@ -247,7 +247,7 @@ def reset_request():
             # _external: a whole URL, for an email. Its host is this request's
             # Host header, which TRUSTED_HOSTS has already checked.
             link = url_for("views.reset_password", token=user.reset_token(), _external=True)
-            send_email(user.email, "Reset your password", "email/reset_password.txt", user=user, link=link)
+            send_email(user.email, "Reset your password", "email/reset_password.txt", username=user.username, link=link)
         sent = True
     return render_template("reset_request.html", form=form, sent=sent)
 
@@ -303,7 +303,13 @@ def change_password():
             new_session_id()
             # If it was not the owner who did this, the owner hears of it.
             link = url_for("views.reset_request", _external=True)
-            send_email(user.email, "Your password has been changed", "email/password_changed.txt", user=user, link=link)
+            send_email(
+                user.email,
+                "Your password has been changed",
+                "email/password_changed.txt",
+                username=user.username,
+                link=link,
+            )
             flash("Your password has been changed.", "success")
             return redirect(url_for("views.profile"))
         # The password changed (by a reset link) since this page checked it.
