@@ -6,12 +6,18 @@ from pathlib import Path
 
 from flask import Flask
 from limits import parse_many
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy.exc import SQLAlchemyError
 
+from . import production
+from . import schema
 from .extensions import bcrypt
 from .extensions import csrf
 from .extensions import db
 from .extensions import limiter
 from .extensions import login_manager
+from .extensions import migrate
 
 
 def create_app(test_config=None):
@@ -45,6 +51,10 @@ def create_app(test_config=None):
         REDIS_URL=None,
         # A relative SQLite path lands in the instance folder, made on demand.
         SQLALCHEMY_DATABASE_URI="sqlite:///users.sqlite",
+        # Test each pooled connection before use: after the database restarts,
+        # the pool's old connections are dead, and the first request on each
+        # would fail. A cheap round trip instead.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         # Each step up doubles the work of checking a password: 12 takes a
         # few hundred milliseconds, slow for a guesser, fine for a login.
         BCRYPT_LOG_ROUNDS=12,
@@ -56,11 +66,18 @@ def create_app(test_config=None):
         # Sign-ups (and attempts) per address: each one costs a bcrypt hash,
         # and its answer tells whether a name or address is taken.
         REGISTER_LIMIT_PER_ADDRESS="10 per hour",
+        # FLASK_PRODUCTION=1 on a real server: a secret key is required, and
+        # every cookie is Secure (production.py).
+        PRODUCTION=False,
+        # FLASK_PROXY_COUNT=1 behind one reverse proxy (nginx, a load
+        # balancer) that ends TLS: read scheme, host and client address from it.
+        PROXY_COUNT=0,
     )
     # FLASK_SECRET_KEY=... and friends, from the environment.
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
+    production.configure(app)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app)
     for name in ("LOGIN_LIMIT_PER_USERNAME", "LOGIN_LIMIT_PER_ADDRESS", "REGISTER_LIMIT_PER_ADDRESS"):
@@ -78,6 +95,9 @@ def create_app(test_config=None):
         # A Redis that does not answer: give up in seconds, not minutes.
         "socket_connect_timeout": 2,
         "socket_timeout": 2,
+        # Try once more, at once, not redis-py's default of several tries
+        # with back-off: each request during an outage would wait seconds.
+        "retry": Retry(NoBackoff(), 1),
         **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
     }
 
@@ -86,6 +106,8 @@ def create_app(test_config=None):
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    # `flask db upgrade` and friends; the migrations live inside the step.
+    migrate.init_app(app, db, directory=str(schema.MIGRATIONS))
     # Where login_required sends anonymous visitors, and how it says so.
     login_manager.login_view = "views.login"
     login_manager.login_message = "Please log in to access this page."
@@ -100,9 +122,16 @@ def create_app(test_config=None):
     sessions.init_app(app)
 
     app.register_blueprint(views.bp)
+    # Security headers, /healthz, and a 503 page when the database or Redis is away.
+    production.init_app(app)
     app.cli.add_command(commands.create_user)
     with app.app_context():
-        db.create_all()  # makes the tables (users, sessions) on first start; no-op after
+        # The tables come from the migrations now, not db.create_all(): an
+        # existing database gets what it lacks, and keeps its users.
+        try:
+            schema.upgrade_on_start(app)
+        except SQLAlchemyError as error:
+            raise SystemExit(f"Cannot reach the database (FLASK_SQLALCHEMY_DATABASE_URI): {error}") from None
         # Hash the dummy password now, or the first login of an unknown
         # user would take twice as long as any other.
         models.dummy_hash(app.config["BCRYPT_LOG_ROUNDS"])

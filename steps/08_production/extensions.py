@@ -9,6 +9,7 @@ from flask import request
 from flask_bcrypt import Bcrypt
 from flask_limiter import Limiter
 from flask_login import LoginManager
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -61,7 +62,8 @@ def client_address():
 
     Never an X-Forwarded-For header: anyone can write one, and a guesser
     would write a new address for every try. Behind a proxy, every client
-    has the proxy's address; step 08 reads the proxy's header, when told to.
+    has the proxy's address; FLASK_PROXY_COUNT=1 makes ProxyFix put the
+    address the proxy saw here (production.py).
     """
     # A prefix keeps every key non-empty (Flask-Limiter silently skips a
     # limit whose key is ""), and apart from the keys of other limits.
@@ -80,3 +82,5 @@ limiter = AppLimiter(
     fail_on_first_breach=False,
 )
 login_manager = SafeLoginManager()
+# `flask db ...`: the schema's history, in migrations/ (see schema.py).
+migrate = Migrate()
