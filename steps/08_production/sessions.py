@@ -24,8 +24,8 @@ from redis.retry import Retry
 from sqlalchemy import DateTime
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
-from sqlalchemy.orm import Mapped
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from .extensions import db
