@@ -12,10 +12,11 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import text
 
-# Alembic says which migration it runs ("Running upgrade  -> 0001"), once
-# per logger: set up here only if nothing (a test runner, say) did already.
+# Alembic says which migration it runs ("Running upgrade  -> 0001") to its
+# logger, which has only a NullHandler: print it, unless something (a test
+# runner, say) has set up logging already.
 log = logging.getLogger("alembic")
-if not log.handlers:
+if not logging.getLogger().handlers and all(isinstance(h, logging.NullHandler) for h in log.handlers):
     log.addHandler(logging.StreamHandler())
     log.setLevel(logging.INFO)
 
