@@ -76,7 +76,9 @@ def init_app(app):
     """The headers, the health check and the outage page."""
     app.register_blueprint(bp)
     app.after_request(security_headers)
-    app.before_request(session_store_answered)
+    # First of all the before_request functions: the CSRF check and the
+    # limits would otherwise answer 400 or count, with no session to go by.
+    app.before_request_funcs.setdefault(None, []).insert(0, session_store_answered)
     for error in OUTAGES:
         app.register_error_handler(error, storage_unavailable)
 
