@@ -6,6 +6,7 @@ step.toml declares, plus the test tools from pyproject.toml.
 """
 
 import contextlib
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -193,6 +194,40 @@ def serve(session):
     install_step(session, step)
     stop_children_on_sigterm()
     session.run("flask", "--app", f"steps/{step}", "run", *args)
+
+
+PRODUCTION_STEPS = [name for name, step in STEPS.items() if "production-settings" in step.features]
+
+
+@nox.session(default=False)
+def production(session):
+    """Serve the last step as in production on http://127.0.0.1:8000: gunicorn, PostgreSQL, Redis.
+
+    A throwaway PostgreSQL and Redis (gone when the session ends), the
+    migrations applied with `flask db upgrade`, then gunicorn with several
+    workers. Ctrl+C (or SIGTERM) stops all of it. There is no TLS proxy
+    here, so FLASK_PRODUCTION stays off: its Secure cookies need HTTPS.
+    Anything after `--` goes to gunicorn: `nox -s production -- --workers 8`.
+    """
+    if not PRODUCTION_STEPS:
+        session.error("no step teaches production yet")
+    step = PRODUCTION_STEPS[-1]
+    install_step(session, step)
+    stop_children_on_sigterm()
+    with throwaway_postgres(session) as database, throwaway_redis(session) as redis:
+        env = {
+            "FLASK_SECRET_KEY": secrets.token_hex(32),
+            "FLASK_SQLALCHEMY_DATABASE_URI": database,
+            "FLASK_REDIS_URL": redis,
+        }
+        session.run("flask", "--app", f"steps/{step}", "db", "upgrade", env=env)
+        command = ["gunicorn", "--workers", "3", "--bind", "127.0.0.1:8000", "--chdir", "steps"]
+        version = session.run("python", "-c", "import gunicorn; print(gunicorn.__version__)", silent=True)
+        if int(version.strip().split(".")[0]) >= 25:
+            # Newer gunicorns open a control socket in ~/.gunicorn; nothing here uses it.
+            command.append("--no-control-socket")
+        session.log(f"step {step} on http://127.0.0.1:8000 (register a user there); Ctrl+C stops it")
+        session.run(*command, *session.posargs, f"{step}:create_app()", env=env)
 
 
 def stop_children_on_sigterm():
