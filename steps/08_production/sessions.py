@@ -137,6 +137,14 @@ class SlidingExpiry:
 class DatabaseSessions(SlidingExpiry, SqlAlchemySessionInterface):
     """Sessions in the app's own database (the default)."""
 
+    # Flask-Session tries each query three times, sleeping 0.3 then 0.6 s and
+    # logging a traceback each time: while the database is away, every page
+    # would wait a second for its 503. Here each query runs once (the
+    # undecorated function); pool_pre_ping already replaces dead connections.
+    _retrieve_session_data = SqlAlchemySessionInterface._retrieve_session_data.__wrapped__
+    _delete_session = SqlAlchemySessionInterface._delete_session.__wrapped__
+    _upsert_session = SqlAlchemySessionInterface._upsert_session.__wrapped__
+
     def __init__(self, app, **options):
         # Skips SqlAlchemySessionInterface.__init__, which would define its
         # table again (see StoredSession); this is all it sets up besides.
