@@ -96,11 +96,13 @@ def throwaway_postgres(session):
     """A throwaway PostgreSQL (shared_tests/services.py); yield its URL, or one sentence if it cannot start."""
     try:
         server = PostgresServer()
+    except RuntimeError as error:
+        session.error(f"{error}; then run this session again")
+    try:
         server.start()
     except RuntimeError as error:
-        if "server" in locals():
-            server.close()
-        session.error(f"{error}; then run this session again")
+        server.close()
+        session.error(f"could not start PostgreSQL: {error}")
     try:
         yield server.url
     finally:
