@@ -191,3 +191,20 @@ def test_servers_starting_together_upgrade_once(step, database_url, tmp_path):
         assert "Traceback" not in output
     names, _, versions = tables(database_url)
     assert len(versions) == 1
+
+
+@pytest.mark.contract("Applying the migrations leaves the app's own loggers working")
+@pytest.mark.features("migrations", "database")
+def test_migrations_leave_the_loggers_alone(create_app, test_config, database_url):
+    """Alembic's usual env.py calls logging.config.fileConfig(), which disables every logger made before it."""
+    import logging
+
+    before = logging.getLogger("flask_login_steps.before_the_migrations")
+    app = create_app(test_config)  # a new database: the migrations run now, in this process
+    try:
+        assert tables(database_url)[2], "no migration ran"
+        assert not before.disabled
+        assert not app.logger.disabled
+        assert not logging.getLogger("werkzeug").disabled
+    finally:
+        close_database(app)
