@@ -273,7 +273,7 @@ if CAN_RUN:
         assert "Content-Security-Policy" in headers
 
     @pytest.mark.contract(
-        "When Redis, then PostgreSQL, goes away under a running server, pages and /healthz answer 503 (an HTML "
+        "When Redis or PostgreSQL goes away under a running server, pages and /healthz answer 503 at once (an HTML "
         "page in the site's layout, never a 500); when it is back the next requests work, with no restart and no "
         "account or session lost"
     )
