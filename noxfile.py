@@ -6,20 +6,16 @@ step.toml declares, plus the test tools from pyproject.toml.
 """
 
 import contextlib
-import glob
-import os
-import shutil
+import secrets
 import signal
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
-from services import free_port  # noqa: E402
+from services import PostgresServer  # noqa: E402
 from services import redis_server  # noqa: E402
 from services import throwaway_redis as start_redis  # noqa: E402
 from stepkit import app_entry  # noqa: E402
@@ -95,49 +91,22 @@ def throwaway_redis(session):
         yield url
 
 
-def postgres_bindir():
-    """The folder holding initdb and pg_ctl: on PATH, or where Debian puts them."""
-    if shutil.which("initdb") and shutil.which("pg_ctl"):
-        return Path(shutil.which("pg_ctl")).resolve().parent
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
-    return Path(found[-1]).parent if found else None
-
-
 @contextlib.contextmanager
 def throwaway_postgres(session):
-    """Start PostgreSQL in a temporary folder on a free loopback port; yield its URL."""
-    bindir = postgres_bindir()
-    if bindir is None:
-        session.error(
-            "PostgreSQL is not installed: `apt-get install postgresql` (Debian, Ubuntu) "
-            "or your system's package, then run this session again"
-        )
-    # initdb refuses to run as root; the Debian package makes a "postgres" user.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    port = free_port()
-    folder = Path(tempfile.mkdtemp(prefix="flask-login-steps-pg-"))
-    if as_user:
-        shutil.chown(folder, "postgres")
-    data = folder / "data"
-    quiet = {"stdout": subprocess.DEVNULL, "check": True}
+    """A throwaway PostgreSQL (shared_tests/services.py); yield its URL, or one sentence if it cannot start."""
     try:
-        subprocess.run(
-            [*as_user, bindir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8"], **quiet
-        )
-        # A throwaway server: durability off, for speed.
-        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-        subprocess.run(
-            [*as_user, bindir / "pg_ctl", "-D", data, "-o", options, "-l", folder / "log", "-w", "start"], **quiet
-        )
-    except (OSError, subprocess.CalledProcessError) as error:
-        log = folder / "log"
-        shutil.rmtree(folder, ignore_errors=True)
-        session.error(f"could not start PostgreSQL from {bindir}: {error}{log.read_text() if log.exists() else ''}")
+        server = PostgresServer()
+    except RuntimeError as error:
+        session.error(f"{error}; then run this session again")
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        server.start()
+    except RuntimeError as error:
+        server.close()
+        session.error(f"could not start PostgreSQL: {error}")
+    try:
+        yield server.url
     finally:
-        subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.close()
 
 
 @nox.session
@@ -227,6 +196,40 @@ def serve(session):
     install_step(session, step)
     stop_children_on_sigterm()
     session.run("flask", "--app", f"steps/{step}", "run", *args)
+
+
+PRODUCTION_STEPS = [name for name, step in STEPS.items() if "production-settings" in step.features]
+
+
+@nox.session(default=False)
+def production(session):
+    """Serve the last step as in production on http://127.0.0.1:8000: gunicorn, PostgreSQL, Redis.
+
+    A throwaway PostgreSQL and Redis (gone when the session ends), the
+    migrations applied with `flask db upgrade`, then gunicorn with several
+    workers. Ctrl+C (or SIGTERM) stops all of it. There is no TLS proxy
+    here, so FLASK_PRODUCTION stays off: its Secure cookies need HTTPS.
+    Anything after `--` goes to gunicorn: `nox -s production -- --workers 8`.
+    """
+    if not PRODUCTION_STEPS:
+        session.error("no step teaches production yet")
+    step = PRODUCTION_STEPS[-1]
+    install_step(session, step)
+    stop_children_on_sigterm()
+    with throwaway_postgres(session) as database, throwaway_redis(session) as redis:
+        env = {
+            "FLASK_SECRET_KEY": secrets.token_hex(32),
+            "FLASK_SQLALCHEMY_DATABASE_URI": database,
+            "FLASK_REDIS_URL": redis,
+        }
+        session.run("flask", "--app", f"steps/{step}", "db", "upgrade", env=env)
+        command = ["gunicorn", "--workers", "3", "--bind", "127.0.0.1:8000", "--chdir", "steps"]
+        version = session.run("python", "-c", "import gunicorn; print(gunicorn.__version__)", silent=True)
+        if int(version.strip().split(".")[0]) >= 25:
+            # Newer gunicorns open a control socket in ~/.gunicorn; nothing here uses it.
+            command.append("--no-control-socket")
+        session.log(f"step {step} on http://127.0.0.1:8000 (register a user there); Ctrl+C stops it")
+        session.run(*command, *session.posargs, f"{step}:create_app()", env=env)
 
 
 def stop_children_on_sigterm():

@@ -26,6 +26,7 @@ ROOT = HERE.parent
 OUT = ROOT / "docs" / "benchmarks"
 sys.path.insert(0, str(ROOT / "shared_tests"))
 sys.path.insert(0, str(HERE))
+import workers  # noqa: E402
 from client import Client  # noqa: E402
 
 from services import throwaway_redis  # noqa: E402
@@ -609,6 +610,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=30, help="pairs of rounds, logged-in and bare")
     parser.add_argument("--requests", type=int, default=100, help="requests per route per round")
     parser.add_argument("--logins", type=int, default=9, help="login attempts of each kind")
+    parser.add_argument(
+        "--skip-workers", action="store_true", help="leave out gunicorn workers on PostgreSQL and Redis"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with_bytecode()
@@ -663,6 +667,10 @@ def main():
             print(f"{first.name}: reset requests, known and unknown addresses...", flush=True)
             raw["reset"] = reset_cost(tmp, first, 40)
             results["reset_unknown_known_ratio"] = raw["reset"]["ratio"]
+        if not args.skip_workers:
+            # bench/workers.py: the production step with 1, 2 and 4 gunicorn workers.
+            raw["workers"] = workers.measure()
+            (OUT / "workers.md").write_text(workers.table(raw["workers"]))
         print("bcrypt...", flush=True)
         results["bcrypt_ms"] = bcrypt_cost(5)
         results["nox_warm_s"] = None

@@ -4,6 +4,8 @@ Standard library only: the noxfile imports this before any virtualenv exists.
 """
 
 import contextlib
+import glob
+import os
 import shutil
 import socket
 import subprocess
@@ -51,23 +53,123 @@ def redis_server():
     )
 
 
+class RedisServer:
+    """A redis-server of our own in a temporary folder, on a free loopback port.
+
+    `start()`, `stop()` and `start()` again on the same port: a test can take
+    Redis away under a running app and bring it back. With `durable=True` it
+    keeps its data across that (an append-only file); otherwise nothing is
+    ever written to disk. `close()` stops it and removes its folder.
+    """
+
+    def __init__(self, durable=False):
+        self.binary = redis_server()
+        if self.binary is None:
+            raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (Debian, Ubuntu)")
+        self.folder = tempfile.mkdtemp(prefix="flask-login-steps-redis-")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.durable = durable
+        self.process = None
+
+    def start(self):
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.folder, "--save", ""]
+        command += ["--appendonly", "yes" if self.durable else "no", "--loglevel", "warning"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process, "redis-server")
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # redis-server writes its append-only file and exits
+            self.process.wait(timeout=30)
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def throwaway_redis():
     """Start redis-server in a temporary folder on a free loopback port; yield its URL.
 
     Nothing is saved to disk, and the server and its folder are gone afterwards.
     """
-    binary = redis_server()
-    if binary is None:
-        raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (Debian, Ubuntu)")
-    folder = tempfile.mkdtemp(prefix="flask-login-steps-redis-")
-    port = free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, "--save", ""]
-    command += ["--appendonly", "no", "--loglevel", "warning"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    server = RedisServer()
     try:
-        wait_for_port(port, process, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+        yield server.url
     finally:
-        stop_process(process)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.close()
+
+
+def postgres_bindir():
+    """The folder holding initdb and pg_ctl: on PATH, or where Debian puts them; or None."""
+    if shutil.which("initdb") and shutil.which("pg_ctl"):
+        return Path(shutil.which("pg_ctl")).resolve().parent
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
+    return Path(found[-1]).parent if found else None
+
+
+class PostgresServer:
+    """A PostgreSQL server of our own in a temporary folder, on a free loopback port.
+
+    `start()`, `stop()` and `start()` again keep the data (a clean shutdown
+    writes it all); `close()` stops it and removes its folder.
+    """
+
+    def __init__(self):
+        self.bindir = postgres_bindir()
+        if self.bindir is None:
+            raise RuntimeError("PostgreSQL is not installed: `apt-get install postgresql` (Debian, Ubuntu)")
+        # initdb refuses to run as root; the Debian package makes a "postgres" user.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="flask-login-steps-pg-"))
+        if self.as_user:
+            shutil.chown(self.folder, "postgres")
+        self.data = self.folder / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        try:
+            self._run("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8")
+        except RuntimeError:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+
+    def _run(self, program, *args):
+        try:
+            subprocess.run([*self.as_user, self.bindir / program, *args], stdout=subprocess.DEVNULL, check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            log = self.folder / "log"
+            raise RuntimeError(
+                f"PostgreSQL's {program} failed: {error}\n{log.read_text() if log.exists() else ''}"
+            ) from None
+
+    def start(self):
+        # A throwaway server: durability off, for speed.
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+        )
+        self._run("pg_ctl", "-D", self.data, "-o", options, "-l", self.folder / "log", "-w", "start")
+
+    def stop(self):
+        # fast: disconnect every client now rather than wait for them to leave.
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def close(self):
+        subprocess.run(
+            [*self.as_user, self.bindir / "pg_ctl", "-D", self.data, "-m", "fast", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_postgres():
+    """Start PostgreSQL in a temporary folder on a free loopback port; yield its SQLAlchemy URL."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.close()

@@ -1,0 +1,210 @@
+"""Migrations (step 08): the schema is made and changed by Alembic, through Flask-Migrate's `flask db`.
+
+Each test has a database of its own (SQLite, or a new PostgreSQL database
+under `nox -s tests-postgres`), looked at from outside the app with
+SQLAlchemy's inspector.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from conftest import USERS
+from conftest import AuthActions
+from conftest import add_users
+from conftest import close_database
+from stepkit import discover
+from stepkit import load_module
+
+
+def tables(url):
+    """The tables in the database at `url`, and the indexes (by name) in it."""
+    import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            names = set(sa.inspect(connection).get_table_names())
+            if engine.dialect.name == "sqlite":
+                query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+            else:
+                query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+            indexes = {row[0] for row in connection.execute(sa.text(query))}
+            versions = []
+            if "alembic_version" in names:
+                versions = [row[0] for row in connection.execute(sa.text("SELECT version_num FROM alembic_version"))]
+        return names, indexes, versions
+    finally:
+        engine.dispose()
+
+
+def logs_in(app, username):
+    client = app.test_client()
+    response = AuthActions(client).login(username)
+    return response.status_code in (302, 303) and client.get("/profile").status_code == 200
+
+
+def flask_command(step, url, *args, tmp_path):
+    """Start `flask --app STEP ARGS...` on the database at `url`, in a process of its own."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env.update(FLASK_SQLALCHEMY_DATABASE_URI=url, FLASK_SECRET_KEY="only-for-tests")
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", str(step.path), *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def model_tables(app):
+    return set(app.extensions["migrate"].db.metadata.tables)
+
+
+@pytest.mark.contract("flask db upgrade makes the whole schema in an empty database, and records its version")
+@pytest.mark.features("migrations", "database", "login")
+def test_upgrade_makes_the_schema_in_an_empty_database(step, create_app, test_config, database_url, tmp_path):
+    assert tables(database_url)[0] == set()
+    command = flask_command(step, database_url, "db", "upgrade", tmp_path=tmp_path)
+    output = command.communicate(timeout=120)[0]
+    assert command.returncode == 0, output
+    assert "Traceback" not in output
+    names, indexes, versions = tables(database_url)
+    assert len(versions) == 1, versions
+    app = create_app(test_config)
+    try:
+        assert model_tables(app) <= names
+        add_users(app, step)
+        assert logs_in(app, "alice")
+    finally:
+        close_database(app)
+
+
+@pytest.mark.contract("The migrations make exactly the tables, columns and indexes the models declare")
+@pytest.mark.features("migrations", "database")
+def test_migrations_make_what_the_models_declare(app, database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    db = app.extensions["migrate"].db
+    with app.app_context(), db.engine.connect() as connection, warnings.catch_warnings():
+        # Autogenerate cannot compare indexes on expressions (lower(username)) on
+        # every database, and says so; they are checked by name below.
+        warnings.simplefilter("ignore")
+        differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert differences == []
+    indexes = tables(database_url)[1]
+    declared = {index.name for table in db.metadata.tables.values() for index in table.indexes}
+    assert declared <= indexes, f"indexes the models declare but the database lacks: {declared - indexes}"
+
+
+def step_before_migrations():
+    """The last step with a database made by db.create_all(): the one this step's database comes from."""
+    return [step for step in discover() if "database" in step.features and "migrations" not in step.features][-1]
+
+
+@pytest.mark.contract(
+    "A database made by the step before (create_all, no migrations) upgrades in place and keeps its users "
+    "and their passwords"
+)
+@pytest.mark.features("migrations", "database", "login", "profile")
+def test_a_database_from_the_step_before_upgrades_in_place(step, create_app, test_config, database_url):
+    before = step_before_migrations()
+    module = load_module(before.path, f"before_migrations_{before.name}")
+    old = module.create_app(test_config)
+    try:
+        add_users(old, before)
+    finally:
+        close_database(old)
+    names, _, versions = tables(database_url)
+    assert names and "alembic_version" not in names  # made by create_all(), as a learner's would be
+
+    app = create_app(test_config)
+    try:
+        names, _, versions = tables(database_url)
+        assert len(versions) == 1
+        for username, user in USERS.items():
+            client = app.test_client()
+            assert AuthActions(client).login(username).status_code in (302, 303), f"{username} cannot log in"
+            assert str(user["id"]) in client.get("/profile").text
+    finally:
+        close_database(app)
+
+
+@pytest.mark.contract("flask db downgrade base removes the schema, and flask db upgrade makes it again")
+@pytest.mark.features("migrations", "database", "login")
+def test_downgrade_and_upgrade_again(step, app, runner, database_url):
+    close_database(app)  # no pooled connection holds on to the tables
+    result = runner.invoke(args=["db", "downgrade", "base"])
+    assert result.exit_code == 0, result.output
+    names, _, versions = tables(database_url)
+    assert not (model_tables(app) & names), f"left behind: {model_tables(app) & names}"
+    assert versions == []
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    names, _, versions = tables(database_url)
+    assert model_tables(app) <= names
+    assert len(versions) == 1
+    add_users(app, step)
+    assert logs_in(app, "bob")
+
+
+# Imports the app first (the slow, uneven part), then makes it at an agreed
+# moment, so that the processes really do start together.
+TOGETHER = """
+import sys, time
+sys.path.insert(0, {shared!r})
+from stepkit import app_factory, load_module
+factory = app_factory(load_module({path!r}, "racer"))
+time.sleep(max(0, {moment!r} - time.time()))
+factory()
+"""
+
+
+@pytest.mark.contract("Several servers starting at once on a new database all start, and the schema is made once")
+@pytest.mark.features("migrations", "database")
+def test_servers_starting_together_upgrade_once(step, database_url, tmp_path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env.update(FLASK_SQLALCHEMY_DATABASE_URI=database_url, FLASK_SECRET_KEY="only-for-tests")
+    env["FLASK_BCRYPT_LOG_ROUNDS"] = "4"
+    code = TOGETHER.format(shared=str(Path(__file__).parent), path=str(step.path), moment=time.time() + 2)
+    commands = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [command.communicate(timeout=120)[0] for command in commands]
+    for command, output in zip(commands, outputs, strict=True):
+        assert command.returncode == 0, output
+        assert "Traceback" not in output
+    names, _, versions = tables(database_url)
+    assert len(versions) == 1
+
+
+@pytest.mark.contract("Applying the migrations leaves the app's own loggers working")
+@pytest.mark.features("migrations", "database")
+def test_migrations_leave_the_loggers_alone(create_app, test_config, database_url):
+    """Alembic's usual env.py calls logging.config.fileConfig(), which disables every logger made before it."""
+    import logging
+
+    before = logging.getLogger("flask_login_steps.before_the_migrations")
+    app = create_app(test_config)  # a new database: the migrations run now, in this process
+    try:
+        assert tables(database_url)[2], "no migration ran"
+        assert not before.disabled
+        assert not app.logger.disabled
+        assert not logging.getLogger("werkzeug").disabled
+    finally:
+        close_database(app)

@@ -1,0 +1,89 @@
+"""The extension objects, made once and bound to the app in create_app().
+
+They live in a module of their own so that models and views can import them
+without importing the app, which does not exist until create_app() runs.
+"""
+
+from flask import current_app
+from flask import request
+from flask_bcrypt import Bcrypt
+from flask_limiter import Limiter
+from flask_login import LoginManager
+from flask_mail import Mail
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SafeLoginManager(LoginManager):
+    """Flask-Login's LoginManager, ignoring remember cookies it never set.
+
+    Flask-Login 0.6.3 checks a remember cookie's signature with
+    hmac.compare_digest, which raises TypeError on non-ASCII text: without
+    this, any visitor could turn every page into a server error.
+    """
+
+    def _load_user_from_remember_cookie(self, cookie):
+        if not cookie.isascii():
+            return None  # the cookies we set are "id|hex digest": ASCII only
+        return super()._load_user_from_remember_cookie(cookie)
+
+
+class AppLimiter(Limiter):
+    """Flask-Limiter's Limiter, keeping each app's counts with that app.
+
+    A Limiter keeps its store on itself, so every app made from this one
+    object would count in the store of the last one made: two apps in one
+    process (as in the tests) would share their counts. This keeps each
+    app's store in its own `app.extensions`.
+    """
+
+    def init_app(self, app):
+        # Limiter would merge every app's RATELIMIT_STORAGE_OPTIONS into one dict.
+        self._storage_options = {}
+        super().init_app(app)
+        app.extensions["limiter_store"] = (self._storage, self._limiter)
+
+    @property
+    def storage(self):
+        return current_app.extensions["limiter_store"][0]
+
+    @property
+    def limiter(self):
+        return current_app.extensions["limiter_store"][1]
+
+
+def client_address():
+    """The key for limits per client: the address of the socket's other end.
+
+    Never an X-Forwarded-For header: anyone can write one, and a guesser
+    would write a new address for every try. Behind a proxy, every client
+    has the proxy's address; FLASK_PROXY_COUNT=1 makes ProxyFix put the
+    address the proxy saw here (production.py).
+    """
+    # A prefix keeps every key non-empty (Flask-Limiter silently skips a
+    # limit whose key is ""), and apart from the keys of other limits.
+    return f"address:{request.remote_addr or 'unknown'}"
+
+
+db = SQLAlchemy(model_class=Base)
+bcrypt = Bcrypt()
+csrf = CSRFProtect()  # every POST must carry the form's hidden csrf_token
+# Counts requests per key and answers 429 over a limit. The limits are on
+# the views; where the counts live is set in create_app().
+limiter = AppLimiter(
+    key_func=client_address,
+    # Check every limit of a request, not only up to the first one broken,
+    # so that the 429 page can say when the *last* of them lets go.
+    fail_on_first_breach=False,
+)
+login_manager = SafeLoginManager()
+# Sends email through the SMTP server of FLASK_MAIL_SERVER (see emails.py).
+mail = Mail()
+# `flask db ...`: the schema's history, in migrations/ (see schema.py).
+migrate = Migrate()

@@ -1,0 +1,134 @@
+"""Forms, with Flask-WTF: each one renders and checks a hidden CSRF token."""
+
+from email_validator import EmailNotValidError
+from email_validator import validate_email
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms import EmailField
+from wtforms import PasswordField
+from wtforms import StringField
+from wtforms import SubmitField
+from wtforms.validators import DataRequired
+from wtforms.validators import EqualTo
+from wtforms.validators import Length
+from wtforms.validators import Regexp
+from wtforms.validators import StopValidation
+from wtforms.validators import ValidationError
+
+from .models import find_user
+from .models import find_user_by_email
+
+
+def printable(form, field):
+    """Refuse control characters, and stop: no later check sees them.
+
+    No name or address contains them, and PostgreSQL cannot even compare a
+    NUL byte: without this, one in a form field would be a server error.
+    """
+    if not field.data.isprintable():
+        raise StopValidation("Control characters are not allowed here.")
+
+
+def email_address(form, field):
+    """Check an address's syntax, and keep it in its one normal spelling.
+
+    "Bob@ＥＸＡＭＰＬＥ.com", "Bob@example.com" and (with Unicode) other
+    spellings reach one mailbox; email-validator gives them all as one
+    string, so the database sees one address and allows one account.
+    """
+    try:
+        # Syntax only: no DNS look-up, so no network needed.
+        field.data = validate_email(field.data, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise StopValidation("That is not a valid email address.") from None
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), printable])
+    password = PasswordField("Password", validators=[DataRequired()])
+    remember = BooleanField("Remember me")
+    submit = SubmitField("Log in")
+
+
+class RegistrationForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[
+            DataRequired("Choose a username."),
+            printable,
+            Length(3, 32, "A username is 3 to 32 characters long."),
+            # \Z, not $: "$" would also accept a newline at the end.
+            Regexp(r"[A-Za-z0-9._-]+\Z", message="Use only letters, digits, dots, dashes and underscores."),
+        ],
+    )
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email address."),
+            printable,
+            email_address,
+        ],
+    )
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired("Choose a password."),
+            Length(8, 64, "A password is 8 to 64 characters long."),
+        ],
+    )
+    confirm_password = PasswordField(
+        "Repeat the password",
+        validators=[
+            DataRequired("Type the password again."),
+            EqualTo("password", "The two passwords differ."),
+        ],
+    )
+    submit = SubmitField("Register")
+
+    # WTForms calls validate_<field> after that field's own validators.
+    def validate_username(self, field):
+        if find_user(field.data) is not None:
+            raise ValidationError("That username is already taken.")
+
+    def validate_email(self, field):
+        if find_user_by_email(field.data) is not None:
+            raise ValidationError("That email address is already registered.")
+
+    def validate_password(self, field):
+        # bcrypt reads at most 72 bytes; "é" takes 2 of them and most emoji 4.
+        if len(field.data.encode()) > 72:
+            raise ValidationError(
+                "That password is too long: at most 72 bytes (accents and emoji count double or more)."
+            )
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email address."),
+            printable,
+            email_address,
+        ],
+    )
+    submit = SubmitField("Send me a reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    # The sign-up form's rules for a password, shared rather than copied:
+    # a reset must not allow a password that signing up would refuse.
+    password = RegistrationForm.password
+    confirm_password = RegistrationForm.confirm_password
+    validate_password = RegistrationForm.validate_password
+    submit = SubmitField("Set the new password")
+
+
+class ChangePasswordForm(ResetPasswordForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
+    submit = SubmitField("Change the password")
+
+    def validate_current_password(self, field):
+        # Someone at a computer left logged in must not take the account over.
+        if not current_user.check_password(field.data):
+            raise ValidationError("That is not your current password.")

@@ -1,0 +1,182 @@
+"""Sessions kept on the server, with Flask-Session: the cookie holds only a random id.
+
+Until step 04 the whole session travelled in a signed cookie, and a signed
+cookie cannot be taken back: a copy stays valid until it expires or the
+secret key changes. Here the cookie is just a name for a record on the
+server, so deleting the record ends the session, whoever holds a copy.
+
+The record lives in the step's own database by default (a `sessions` table),
+or in Redis when FLASK_REDIS_URL is set, so that several server processes
+share it.
+"""
+
+import re
+import time
+from datetime import datetime
+
+from flask_session.base import ServerSideSessionInterface
+from flask_session.redis import RedisSessionInterface
+from flask_session.sqlalchemy import SqlAlchemySessionInterface
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+from sqlalchemy import DateTime
+from sqlalchemy import LargeBinary
+from sqlalchemy import String
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from .extensions import db
+from .production import outage_page
+
+# What secrets.token_urlsafe() makes, and no longer: anything else in the
+# cookie was not issued here, and is not worth a look-up in the store.
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,128}\Z")
+
+# How stale a stored expiry may get before a request moves it: a tenth of
+# the lifetime. See SlidingExpiry.save_session for why not on every request.
+REFRESH_AFTER = 0.1
+
+# Kept inside each stored session: when it was last written.
+SAVED_AT = "_saved_at"
+
+
+class StoredSession(db.Model):
+    """One session in the database: the columns Flask-Session's SQLAlchemy store uses.
+
+    Defined here, once, rather than by Flask-Session: its store defines the
+    table on `db` every time an app is made, and SQLAlchemy refuses a second
+    definition, so a second create_app() in one process (every test makes
+    one) would fail.
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The cookie's id with a prefix ("session:..."): the key the store looks up.
+    session_id: Mapped[str] = mapped_column(String(255), unique=True)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # the session's dict, serialised
+    expiry: Mapped[datetime | None] = mapped_column(DateTime)  # past this, the record is worthless
+
+
+class SlidingExpiry:
+    """What this course adds to Flask-Session's stores (a mix-in for each of them).
+
+    - A cookie that is not an id we could have made never reaches the store.
+    - Ending a session (regenerate) works on an empty one too.
+    - The expiry moves forward as the session is used, without a write on
+      every request.
+    """
+
+    def open_session(self, app, request):
+        cookie = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
+        if cookie is not None and not SESSION_ID.match(cookie):
+            # Garbage, huge, non-ASCII: nobody issued this. A new, empty session.
+            return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+        try:
+            session = super().open_session(app, request)
+        except (RedisError, SQLAlchemyError) as error:
+            # The store does not answer. This runs before Flask's error
+            # handlers can catch anything: hand over an empty session marked
+            # so, and production.py answers 503 before any view runs.
+            app.logger.error("session store unavailable: %s", error.__class__.__name__)
+            session = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            session.unavailable = True
+            return session
+        # Not part of what views see. dict.pop: taking it out is no change to save.
+        session.saved_at = dict.pop(session, SAVED_AT, None)
+        return session
+
+    def regenerate(self, session):
+        """Give the session a new id and delete the old one from the store.
+
+        Flask-Session's own regenerate() does nothing to an empty session; a
+        session emptied at logout would then keep its old id alive.
+        """
+        self._delete_session(self._get_store_id(session.sid))
+        session.sid = self._generate_sid(self.sid_length)
+        session.modified = True
+
+    def save_session(self, app, session, response):
+        """Write the session when it changed, or when its expiry is getting stale.
+
+        Flask-Session would rewrite every session on every request, only to
+        move its expiry (SESSION_REFRESH_EACH_REQUEST): a database write per
+        page view, which costs more than the rest of the page. Instead, an
+        unchanged session is written again only once a tenth of its lifetime
+        has passed since it was last written. The price: a session may end up
+        to a tenth of the lifetime early, never late.
+        """
+        if getattr(session, "unavailable", False):
+            return  # nothing to save, and nowhere to save it
+        if session:
+            lifetime = app.permanent_session_lifetime.total_seconds()
+            saved_at = getattr(session, "saved_at", None)
+            now = time.time()
+            if session.modified or saved_at is None or now - saved_at > lifetime * REFRESH_AFTER:
+                # modified: the store is written with a new expiry, and a
+                # remembered session's cookie is sent again with a new date.
+                dict.__setitem__(session, SAVED_AT, now)
+                session.modified = True
+        try:
+            super().save_session(app, session, response)
+        except (RedisError, SQLAlchemyError) as error:
+            # The store went away during this request. Flask's error handlers
+            # are behind us, so the answer itself becomes the 503 page: not a
+            # "logged in" redirect for a login that was never stored.
+            app.logger.error("session store unavailable: %s", error.__class__.__name__)
+            response.status_code = 503
+            response.set_data(outage_page())
+            response.mimetype = "text/html"
+            response.headers.pop("Location", None)
+            response.headers["Retry-After"] = "30"
+
+
+class DatabaseSessions(SlidingExpiry, SqlAlchemySessionInterface):
+    """Sessions in the app's own database (the default)."""
+
+    # Flask-Session tries each query three times, sleeping 0.3 then 0.6 s and
+    # logging a traceback each time: while the database is away, every page
+    # would wait a second for its 503. Here each query runs once (the
+    # undecorated function); pool_pre_ping already replaces dead connections.
+    _retrieve_session_data = SqlAlchemySessionInterface._retrieve_session_data.__wrapped__
+    _delete_session = SqlAlchemySessionInterface._delete_session.__wrapped__
+    _upsert_session = SqlAlchemySessionInterface._upsert_session.__wrapped__
+
+    def __init__(self, app, **options):
+        # Skips SqlAlchemySessionInterface.__init__, which would define its
+        # table again (see StoredSession); this is all it sets up besides.
+        self.client = db
+        self.sql_session_model = StoredSession
+        ServerSideSessionInterface.__init__(self, app, **options)
+
+
+class RedisSessions(SlidingExpiry, RedisSessionInterface):
+    """Sessions in Redis, shared by every process that uses the same Redis.
+
+    Redis deletes each one by itself when its expiry passes.
+    """
+
+
+def init_app(app):
+    """Keep the app's sessions on the server: in Redis if FLASK_REDIS_URL is set, else in its database."""
+    options = {
+        "key_prefix": app.config["SESSION_KEY_PREFIX"],
+        "permanent": app.config["SESSION_PERMANENT"],
+    }
+    url = app.config.get("REDIS_URL")
+    if url:
+        # A Redis that went away: each call fails within a second, retried
+        # once at once (a pooled connection from before a restart is dead),
+        # rather than redis-py's default of several tries with back-off.
+        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 1))
+        try:
+            client.ping()
+        except RedisError as error:
+            # One sentence instead of a traceback on every page.
+            raise SystemExit(f"Cannot reach Redis at {url} (FLASK_REDIS_URL): {error}") from None
+        app.session_interface = RedisSessions(app, client=client, **options)
+    else:
+        app.session_interface = DatabaseSessions(app, **options)

@@ -1,0 +1,369 @@
+"""The pages: home, register, log in, profile, log out (here, or everywhere), reset and change a password."""
+
+import re
+import time
+
+from flask import Blueprint
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
+from flask_wtf.csrf import CSRFError
+from limits import parse
+from limits.errors import StorageError
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import InternalServerError
+
+from .emails import send_email
+from .extensions import db
+from .extensions import limiter
+from .extensions import login_manager
+from .forms import ChangePasswordForm
+from .forms import LoginForm
+from .forms import RegistrationForm
+from .forms import ResetPasswordForm
+from .forms import ResetRequestForm
+from .models import User
+from .models import authenticate
+from .models import find_user_by_email
+from .models import replace_password
+from .models import user_for_reset_token
+
+bp = Blueprint("views", __name__)
+
+
+def is_safe_next(target):
+    r"""True if `target` is a path on this site, safe to redirect to.
+
+    Only a path that starts with one slash passes: "/profile?tab=1".
+    Everything else could send the user to another site after they typed
+    their password there: "https://evil.example", "javascript:...", and
+    "//evil.example", which browsers read as "same scheme, other host" --
+    as they do "/\evil.example" (a backslash counts as a slash) and "/"
+    then a tab then "/evil.example" (browsers drop tabs and newlines).
+    So: printable ASCII only, a leading "/" not followed by another slash,
+    and no backslash.
+    """
+    return (
+        target.isascii()
+        and target.isprintable()
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+    )
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    """Return the user whose id the session holds (or None).
+
+    Flask-Login calls this once per request that uses `current_user`, with
+    what get_id() gave at login: "1:0", the id and the session version.
+    Anything else was not written by this app: it means nobody, not a
+    server error. A session from before the user's last "log out
+    everywhere" names an old version, and so loads nobody; so does an id
+    without a version, such as step 04's remember cookie holds.
+    """
+    if not isinstance(user_id, str) or not re.fullmatch(r"[0-9]{1,18}:[0-9]{1,18}", user_id):
+        return None
+    user = db.session.get(User, int(user_id.partition(":")[0]))
+    if user is not None and user.get_id() == user_id:
+        return user
+    return None
+
+
+def new_session_id():
+    """Move this browser's session to a new, random id; the old id is deleted from the store.
+
+    Whoever knew the old id (from a shared computer, or one planted in the
+    browser before login: session fixation) now holds nothing.
+    """
+    current_app.session_interface.regenerate(session)
+
+
+def end_session():
+    """Log out here: forget the user, delete this session on the server, start an empty one."""
+    logout_user()
+    session.clear()
+    session.permanent = False  # clear() keeps it: the next session is not "remembered"
+    new_session_id()
+
+
+@bp.route("/")
+def index():
+    """The home page: who you are, and where to go."""
+    return render_template("index.html")
+
+
+@bp.route("/register", methods=("GET", "POST"))
+# Every sign-up POST counts, failed or not: a failed one still tells whether
+# a name or an address is taken. (A limit read from config needs a callable.)
+@limiter.limit(lambda: current_app.config["REGISTER_LIMIT_PER_ADDRESS"], methods=["POST"])
+def register():
+    """Show the sign-up form; on POST, create the account and log it in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("views.profile"))
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        user = User(username=form.username.data, email=form.email.data)
+        user.set_password(form.password.data)
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Someone took the name or address between the form's check and
+            # now. Validating again finds them, and says which field.
+            db.session.rollback()
+            form.validate()
+        else:
+            session.clear()
+            login_user(user)
+            new_session_id()
+            flash(f"Welcome, {user.username}! Your account is ready.", "success")
+            return redirect(url_for("views.profile"))
+    return render_template("register.html", form=form)
+
+
+def username_key():
+    """The key for limits per username: the name typed, as login compares it.
+
+    Read from the raw form, whatever the body holds: a missing name is "",
+    a garbled one whatever the decoder made of it. Lower-cased, as login
+    ignores letter case (so ALICE and alice share a count), and cut short,
+    as no username is over 32 characters: a 100 kB name must not make a
+    100 kB key. The prefix keeps the key non-empty (Flask-Limiter would
+    silently skip the limit for "") and apart from the addresses' keys.
+    """
+    return "username:" + request.form.get("username", "").lower()[:64]
+
+
+def failed_login(response):
+    """Whether this answer counts as a failure: the form again, with its message.
+
+    A redirect (logged in) does not count, nor a 400 for a missing CSRF
+    token or a 429: no password was checked for those.
+    """
+    return response.status_code == 200
+
+
+@bp.route("/login", methods=("GET", "POST"))
+# Two limits, because each alone falls short. Per username (by default 5
+# failures in 15 minutes): however many addresses a guesser has, alice's
+# password gets only so many tries -- but a stranger can use them up and
+# lock her out for the window: that is the price. Per address (30): one
+# machine cannot try a few passwords on each of thousands of names -- but
+# alone it is beaten by a guesser with many addresses.
+# Both count failures only (deduct_when), and only for POST: the check runs
+# before the view, so over a limit even the right password gets a 429.
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"],
+    key_func=username_key,
+    methods=["POST"],
+    deduct_when=failed_login,
+)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"], deduct_when=failed_login)
+def login():
+    """Show the login form; on POST, check it and log the user in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("views.profile"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = authenticate(form.username.data, form.password.data)
+        if user is not None:
+            # A fresh session: nothing from before the login survives.
+            session.clear()
+            # Stores the user's id in the session, as step 02 did by hand.
+            login_user(user)
+            # "Remember me" is a long-lived session, not Flask-Login's second
+            # cookie: that one stays valid until the key changes, logout or not.
+            session.permanent = form.remember.data
+            # After login_user wrote to it: a new id for the logged-in session.
+            new_session_id()
+            # Back to the page that sent the visitor here, if it is ours.
+            next_page = request.args.get("next", "")
+            return redirect(next_page if is_safe_next(next_page) else url_for("views.profile"))
+    if form.is_submitted():
+        # The same words whether the user is unknown or the password wrong.
+        error = "Invalid username or password."
+    return render_template("login.html", form=form, error=error)
+
+
+@bp.route("/profile")
+@login_required
+def profile():
+    """A page for logged-in users only."""
+    return render_template("profile.html")
+
+
+@bp.route("/logout", methods=("POST",))
+def logout():
+    """Forget the user. POST only: a link or an <img> must not log you out."""
+    # Deletes the session on the server: a copy of the cookie is worth nothing now.
+    end_session()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("views.index"))
+
+
+@bp.route("/logout-everywhere", methods=("POST",))
+@login_required
+def logout_everywhere():
+    """End every session of this user, in every browser, remembered ones included."""
+    # Every stored session of the user names the old version: none loads the user any more.
+    current_user.session_version += 1
+    db.session.commit()
+    end_session()
+    flash("You have been logged out everywhere.", "info")
+    return redirect(url_for("views.login"))
+
+
+def may_email(address):
+    """Count one reset email to `address`; False once that address has had its share."""
+    limit = parse(current_app.config["RESET_LIMIT_PER_RECIPIENT"])
+    # The limiter's own store (memory, or Redis), under a key of this limit's own.
+    return limiter.limiter.hit(limit, "reset-email", address.lower())
+
+
+@bp.route("/reset-password", methods=("GET", "POST"))
+# Every request counts: each may send an email, and costs a look-up.
+@limiter.limit(lambda: current_app.config["RESET_LIMIT_PER_ADDRESS"], methods=["POST"])
+def reset_request():
+    """Ask for a reset link by email. The answer never tells whether the address has an account."""
+    form = ResetRequestForm()
+    sent = False
+    if form.validate_on_submit():
+        # Counted for every address, with an account or without: the same
+        # work, and the same answer, either way.
+        allowed = may_email(form.email.data)
+        user = find_user_by_email(form.email.data)
+        if user is not None and allowed:
+            # _external: a whole URL, for an email. Its host is this request's
+            # Host header, which TRUSTED_HOSTS has already checked.
+            link = url_for("views.reset_password", token=user.reset_token(), _external=True)
+            send_email(user.email, "Reset your password", "email/reset_password.txt", username=user.username, link=link)
+        sent = True
+    return render_template("reset_request.html", form=form, sent=sent)
+
+
+@bp.route("/reset-password/<token>", methods=("GET", "POST"))
+def reset_password(token):
+    """Set a new password with the link from the email; then every session of the user ends."""
+    user = user_for_reset_token(token)
+    if user is None:
+        flash("That reset link is invalid or has expired.", "error")
+        return redirect(url_for("views.reset_request"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        if not replace_password(user, form.password.data):
+            # Another request with this same link got there first.
+            flash("That reset link is invalid or has expired.", "error")
+            return redirect(url_for("views.reset_request"))
+        # This browser's session ends too, whoever was logged in here.
+        end_session()
+        flash("Your password has been changed. Please log in.", "success")
+        return redirect(url_for("views.login"))
+    return render_template("reset_password.html", form=form)
+
+
+def current_username_key():
+    """The key for wrong current passwords: the logged-in user's name, as for failed logins."""
+    return "username:" + getattr(current_user, "username", "").lower()[:64]
+
+
+@bp.route("/change-password", methods=("GET", "POST"))
+@login_required
+# Wrong current passwords are limited per user, as failed logins are (a
+# count of this page's own): someone at a computer left logged in gets no
+# more guesses here than at the login form.
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"],
+    key_func=current_username_key,
+    methods=["POST"],
+    deduct_when=failed_login,
+)
+def change_password():
+    """Change the password, knowing the current one; every other session of the user ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        if replace_password(user, form.password.data):
+            # The new session version ended every session, this one too:
+            # log this browser in again, remembered as before, with a new id.
+            remember = session.permanent
+            session.clear()
+            login_user(user)
+            session.permanent = remember
+            new_session_id()
+            # If it was not the owner who did this, the owner hears of it.
+            link = url_for("views.reset_request", _external=True)
+            send_email(
+                user.email,
+                "Your password has been changed",
+                "email/password_changed.txt",
+                username=user.username,
+                link=link,
+            )
+            flash("Your password has been changed.", "success")
+            return redirect(url_for("views.profile"))
+        # The password changed (by a reset link) since this page checked it.
+        end_session()
+        return redirect(url_for("views.login"))
+    return render_template("change_password.html", form=form)
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error):
+    """A POST without a valid CSRF token: still a 400, but a page with a way back.
+
+    It happens to honest users too, when a form was left open for longer
+    than its token lives (an hour) or the session has ended meanwhile.
+    """
+    return render_template("csrf_error.html", reason=error.description), 400
+
+
+def seconds_to_wait():
+    """Seconds until every limit this request broke lets go: at least 1."""
+    resets = [limit.reset_at for limit in limiter.current_limits if limit.breached]
+    return max(1, max(resets, default=0) - int(time.time()))
+
+
+def in_words(seconds):
+    """A wait for people to read: "40 seconds", "15 minutes"."""
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds > 1 else ''}"
+    return f"{round(seconds / 60)} minutes"
+
+
+@bp.app_errorhandler(429)
+def too_many_requests(error):
+    """Over a limit: a page saying when to try again, and Retry-After saying it to programs."""
+    seconds = seconds_to_wait()
+    return render_template("429.html", wait=in_words(seconds)), 429, {"Retry-After": str(seconds)}
+
+
+@bp.app_errorhandler(StorageError)
+def limits_unavailable(error):
+    """The store of counts (Redis) does not answer: refuse the request, with a page.
+
+    This fails closed. With no counts there is no limit, and failing open
+    would give unlimited guesses to anyone who can overload the store. The
+    price: nobody logs in or signs up until the store is back (no restart
+    needed); every other page works as before.
+    """
+    current_app.logger.error("rate-limit store unavailable: %r", error.storage_error)
+    return render_template("503.html"), 503, {"Retry-After": "60"}
+
+
+@bp.app_errorhandler(InternalServerError)
+def server_error(error):
+    """A store error after the check (counting a failure, say) arrives here: the same page."""
+    if isinstance(error.original_exception, StorageError):
+        return limits_unavailable(error.original_exception)
+    return error
