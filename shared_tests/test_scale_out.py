@@ -34,6 +34,7 @@ from services import RedisServer
 from services import free_port
 from services import postgres_bindir
 from services import redis_server
+from services import stop_process
 
 CAN_RUN = bool(redis_server() and postgres_bindir())
 FEATURES = ("production-settings", "migrations", "healthz", "server-sessions", "rate-limits", "login", "logout")
@@ -125,13 +126,7 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn did not answer in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=20)
 
     def tracebacks(self):
         return [line for line in self.log.read_text(errors="replace").splitlines() if "Traceback" in line]
