@@ -32,6 +32,11 @@ STEPS = {step.name: step for step in discover()}
 FINAL_STEP = list(STEPS)[-1]
 
 
+# Two tests at a time (pytest-xdist): each test makes its own app, database
+# and store keys, and many wait on a server or a sleep. `-- -n 0` runs one.
+PARALLEL = ["-n", "2"]
+
+
 def install_step(session, step, *groups):
     """Install what `step` declares, and the named dependency groups."""
     extra = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
@@ -43,7 +48,7 @@ def install_step(session, step, *groups):
 def tests(session, step):
     """Run the shared suite on one step, with only that step's dependencies."""
     install_step(session, step, "test")
-    session.run("pytest", "--step", step, *session.posargs)
+    session.run("pytest", "--step", step, *PARALLEL, *session.posargs)
 
 
 DATABASE_STEPS = [name for name, step in STEPS.items() if "database" in step.features]
@@ -59,7 +64,7 @@ def tests_postgres(session, step):
     """
     install_step(session, step, "test", "postgres")
     with throwaway_postgres(session) as url:
-        session.run("pytest", "--step", step, *session.posargs, env={"FLASK_SQLALCHEMY_DATABASE_URI": url})
+        session.run("pytest", "--step", step, *PARALLEL, *session.posargs, env={"FLASK_SQLALCHEMY_DATABASE_URI": url})
 
 
 SESSION_STEPS = [name for name, step in STEPS.items() if "server-sessions" in step.features]
@@ -76,7 +81,7 @@ def tests_redis(session, step):
     """
     install_step(session, step, "test")
     with throwaway_redis(session) as url:
-        session.run("pytest", "--step", step, *session.posargs, env={"FLASK_REDIS_URL": url})
+        session.run("pytest", "--step", step, *PARALLEL, *session.posargs, env={"FLASK_REDIS_URL": url})
 
 
 @contextlib.contextmanager
@@ -279,9 +284,9 @@ def check(session):
 @nox.session(name="check-selftest")
 def check_selftest(session):
     """Test `nox -s check` itself: copies of each step pass, copies with one break fail naming it."""
-    install_every_step(session, "check-selftest")
+    install_every_step(session, "test")
     # Each case is a whole pytest process of its own: run two at a time.
-    session.run("pytest", "check_tests", "-n", "2", *session.posargs)
+    session.run("pytest", "check_tests", *PARALLEL, *session.posargs)
 
 
 @nox.session(default=False)

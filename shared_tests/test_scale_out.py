@@ -36,7 +36,12 @@ from services import postgres_bindir
 from services import redis_server
 from services import stop_process
 
-CAN_RUN = bool(redis_server() and postgres_bindir())
+# These tests start a PostgreSQL and a Redis of their own, whatever the run's
+# configuration: in `nox -s tests-postgres` or `tests-redis`, which only
+# change that configuration, they would repeat themselves, so they are
+# collected once, in the plain run (and never skipped).
+OWN_STORES_ONLY = not (os.environ.get("FLASK_REDIS_URL") or os.environ.get("FLASK_SQLALCHEMY_DATABASE_URI"))
+CAN_RUN = bool(redis_server() and postgres_bindir()) and OWN_STORES_ONLY
 FEATURES = ("production-settings", "migrations", "healthz", "server-sessions", "rate-limits", "login", "logout")
 PER_USERNAME = 3
 
