@@ -7,6 +7,8 @@ server answered, so a page cannot claim what the code no longer does.
 
 - `cookie-replay STEP`: alice logs in with "remember me", someone copies her
   cookies, alice logs out, and the copies are sent again.
+- `login-headers STEP`: the headers of the step's login page, as
+  `curl -sI` shows them (less Date, Server and Content-Length).
 - `guessing-loop STEP`: a list of passwords tried for alice, one after the
   other, each with a fresh CSRF token, as the loop on step 06's page does.
 - `reset-probe STEP`: reset links asked for a known and an unknown address,
@@ -251,8 +253,21 @@ class ResetProbe(Attack):
     attack = reset_probe
 
 
+def login_headers(step_dir):
+    """The status line and headers of HEAD /login, as `curl -sI` prints them."""
+    with tempfile.TemporaryDirectory() as folder, Served(step_dir, folder) as served:
+        status, reason, headers, _ = served.request("HEAD", "/login", {})
+    skip = {"date", "server", "content-length", "connection"}
+    return [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers.items() if k.lower() not in skip]
+
+
+class LoginHeaders(Attack):
+    attack = login_headers
+
+
 def setup(app):
     app.add_directive("cookie-replay", CookieReplay)
     app.add_directive("guessing-loop", GuessingLoop)
+    app.add_directive("login-headers", LoginHeaders)
     app.add_directive("reset-probe", ResetProbe)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
