@@ -59,6 +59,8 @@ class Served:
 
     def __init__(self, step_dir, folder):
         stepkit, self.pages = shared_tests()
+        # Step 08 applies its migrations at start; Alembic tells of each one.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         [self.step] = stepkit.select(stepkit.discover(), [step_dir])
         module = stepkit.load_module(self.step.path, f"attack_{self.step.name}")
         self.app = stepkit.app_factory(module)(
