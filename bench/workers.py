@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -32,6 +31,8 @@ sys.path.insert(0, str(HERE))
 from client import Client  # noqa: E402
 
 from services import free_port  # noqa: E402
+from services import gunicorn_command  # noqa: E402
+from services import stop_process  # noqa: E402
 from services import throwaway_postgres  # noqa: E402
 from services import throwaway_redis  # noqa: E402
 from services import wait_for_port  # noqa: E402
@@ -60,10 +61,7 @@ def prepare(step, env, folder):
 def serve(step, env, folder, workers):
     """gunicorn with `workers` sync workers on a free loopback port: (process, port)."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
-    if int(metadata.version("gunicorn").split(".")[0]) >= 25:
-        command.append("--no-control-socket")  # newer gunicorns share one in ~/.gunicorn otherwise
-    command += ["--log-level", "warning", "--chdir", str(step.path.parent), f"{step.path.name}:create_app()"]
+    command = gunicorn_command(step.path, port, workers) + ["--log-level", "warning"]
     process = subprocess.Popen(command, env=env, cwd=folder)
     wait_for_port(port, process, "gunicorn", timeout=60)
     return process, port
@@ -118,8 +116,7 @@ def measure(clients=8, requests=150, repeats=3):
             try:
                 runs = [round(throughput(port, clients, requests), 1) for _ in range(repeats)]
             finally:
-                process.terminate()
-                process.wait(timeout=30)
+                stop_process(process, timeout=30)
             results["workers"][str(workers)] = {"rps": statistics.median(runs), "runs": runs}
     return results
 

@@ -9,8 +9,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 
@@ -44,6 +46,18 @@ def stop_process(process, timeout=10):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def gunicorn_command(step_path, port, workers):
+    """The command that serves the step at `step_path` with gunicorn on 127.0.0.1:`port`.
+
+    For this interpreter's gunicorn; the caller adds any options after it.
+    """
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
+    if int(metadata.version("gunicorn").split(".")[0]) >= 25:
+        # Newer gunicorns open a control socket in ~/.gunicorn, one path for every server.
+        command.append("--no-control-socket")
+    return command + ["--chdir", str(step_path.parent), f"{step_path.name}:create_app()"]
 
 
 def redis_server():

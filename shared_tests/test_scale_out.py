@@ -20,7 +20,6 @@ import urllib.parse
 import urllib.request
 import uuid
 from http.cookies import SimpleCookie
-from importlib import metadata
 
 import pytest
 
@@ -32,6 +31,7 @@ from pages import words
 from services import PostgresServer
 from services import RedisServer
 from services import free_port
+from services import gunicorn_command
 from services import postgres_bindir
 from services import redis_server
 from services import stop_process
@@ -112,11 +112,7 @@ class Gunicorn:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"gunicorn-{self.port}.log"
-        command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}"]
-        if int(metadata.version("gunicorn").split(".")[0]) >= 25:
-            # Newer gunicorns open a control socket in ~/.gunicorn, one path for every server.
-            command.append("--no-control-socket")
-        command += ["--chdir", str(step.path.parent), f"{step.path.name}:create_app()"]
+        command = gunicorn_command(step.path, self.port, workers)
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=log)
 
