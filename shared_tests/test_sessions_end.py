@@ -17,6 +17,7 @@ from conftest import close_database
 from conftest import require
 from conftest import session_cookie_from
 from conftest import stored_strings
+from pages import csrf_token
 from pages import forms
 from pages import text
 
@@ -162,6 +163,30 @@ def test_logout_leaves_other_browsers_logged_in(app):
     assert is_anonymous(here)
     assert not is_anonymous(elsewhere)
     assert not is_anonymous(remembered)
+
+
+@pytest.mark.contract(
+    "A new secret key leaves every stored session logged in (remembered ones too), "
+    "and refuses the CSRF tokens of forms made under the old key"
+)
+@pytest.mark.features("login", "logout", "profile", "csrf", "server-sessions")
+@pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+def test_a_new_secret_key_keeps_sessions_and_voids_csrf_tokens(app, create_app, test_config, remember):
+    """The key no longer signs the session (only its id travels): it signs CSRF tokens, and reset links."""
+    browser = logged_in(app, remember=remember)
+    old_form = csrf_token(browser.get("/profile").text)  # a page open under the old key
+    # The same site restarted with another key: the same database, the same store.
+    new_key = create_app(test_config | {"SECRET_KEY": "a-new-key-for-every-server"})
+    try:
+        moved = copy_of(new_key, browser)
+        assert not is_anonymous(moved), "a session made under the old key was logged out by the new one"
+        # The form from before the change is refused; the same session's new form is not.
+        assert moved.post("/logout", data={"csrf_token": old_form}).status_code == 400
+        assert not is_anonymous(moved)
+        assert AuthActions(moved).logout().status_code in (302, 303)
+        assert is_anonymous(moved)
+    finally:
+        close_database(new_key)
 
 
 @pytest.mark.contract(

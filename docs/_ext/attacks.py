@@ -13,6 +13,9 @@ server answered, so a page cannot claim what the code no longer does.
   other, each with a fresh CSRF token, as the loop on step 06's page does.
 - `reset-probe STEP`: reset links asked for a known and an unknown address,
   with a forged Host header, and one link followed twice.
+- `proxy-lockout STEP [PROXY_COUNT]`: behind one proxy, mallory fails to log
+  in under 30 names, then alice logs in from her own address with her right
+  password; with PROXY_COUNT the step is told that the proxy is there.
 """
 
 import contextlib
@@ -57,7 +60,7 @@ class QuietHandler(WSGIRequestHandler):
 class Served:
     """A step's app with alice and bob, served over HTTP on a free loopback port."""
 
-    def __init__(self, step_dir, folder):
+    def __init__(self, step_dir, folder, config=None):
         stepkit, self.pages = shared_tests()
         # Step 08 applies its migrations at start; Alembic tells of each one.
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -69,6 +72,7 @@ class Served:
                 "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/attack.sqlite",
                 "BCRYPT_LOG_ROUNDS": 4,
             }
+            | (config or {})
         )
         for name, (password, email) in USERS.items() if "database" in self.step.features else ():
             args = ["create-user", name] + (["--email", email] if "email" in self.step.features else [])
@@ -89,10 +93,12 @@ class Served:
         self.server.shutdown()
         self.server.server_close()
 
-    def request(self, method, path, cookies, form=None, host=None):
+    def request(self, method, path, cookies, form=None, host=None, headers=None):
         """One HTTP request; returns (status, reason, headers, body) and keeps cookies the server sets."""
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+        headers = dict(headers or {})
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         if host is not None:
             headers["Host"] = host  # what the request claims; http.client would send the real one
         body = None
@@ -113,11 +119,11 @@ class Served:
         connection.close()
         return response.status, response.reason, response.headers, text
 
-    def post_form(self, path, cookies, fields, token_page="/"):
+    def post_form(self, path, cookies, fields, token_page="/", headers=None):
         """POST a form the way a browser does: with the CSRF token of a page it just loaded."""
-        _, _, _, page = self.request("GET", token_page, cookies)
+        _, _, _, page = self.request("GET", token_page, cookies, headers=headers)
         token = self.pages.csrf_token(page)
-        return self.request("POST", path, cookies, fields | ({"csrf_token": token} if token else {}))
+        return self.request("POST", path, cookies, fields | ({"csrf_token": token} if token else {}), headers=headers)
 
 
 def answer(served, status, reason, headers, body):
@@ -188,7 +194,7 @@ class Attack(SphinxDirective):
         self.env.note_dependency(str(ROOT / "docs" / "_ext" / "attacks.py"))
         for path in sorted((ROOT / "steps").glob(f"{step_dir}*/*.py")):
             self.env.note_dependency(str(path))
-        text = "\n".join(type(self).attack(step_dir))
+        text = "\n".join(type(self).attack(*self.arguments))
         block = nodes.literal_block(text, text)
         block["language"] = "text"
         return [block]
@@ -267,9 +273,49 @@ class LoginHeaders(Attack):
     attack = login_headers
 
 
+# What the proxy writes in X-Forwarded-For: each visitor's own address.
+MALLORY = "203.0.113.66"
+ALICE_AT_HOME = "198.51.100.7"
+LOGIN_LIMIT_PER_ADDRESS = 30  # the steps' default, "30 per 15 minutes"
+
+
+def proxy_lockout(step_dir, proxy_count=None):
+    """Behind one proxy: mallory fails 30 logins under other names, then alice logs in, each from their own address."""
+    config = {"PROXY_COUNT": int(proxy_count)} if proxy_count else {}
+    lines = []
+    with tempfile.TemporaryDirectory() as folder, Served(step_dir, folder, config) as served:
+        # Every request reaches the app from one socket address, the proxy's
+        # (here 127.0.0.1); the proxy names the visitor in X-Forwarded-For.
+        mallory = {"X-Forwarded-For": MALLORY}
+        answers = {}
+        for n in range(1, LOGIN_LIMIT_PER_ADDRESS + 1):
+            fields = {"username": f"user{n:02}", "password": "123456"}
+            status, reason, *_ = served.post_form("/login", {}, fields, "/login", headers=mallory)
+            answers[f"{status} {reason}"] = answers.get(f"{status} {reason}", 0) + 1
+        alice = {"X-Forwarded-For": ALICE_AT_HOME}
+        response = served.post_form("/login", {}, {"username": "alice", "password": "wonderland"}, "/login", alice)
+        again = served.post_form("/login", {}, {"username": "user31", "password": "123456"}, "/login", mallory)
+    told = f"FLASK_PROXY_COUNT={proxy_count}" if proxy_count else "no FLASK_PROXY_COUNT"
+    lines.append(f"# Step {step_dir} behind one proxy ({told}): every request comes from the proxy's address.")
+    lines.append(f"# mallory ({MALLORY}) tries password 123456 for user01 ... user{LOGIN_LIMIT_PER_ADDRESS:02}:")
+    lines += [f"POST /login, {count} times: {said}" for said, count in answers.items()]
+    lines.append(f"# Then alice ({ALICE_AT_HOME}), from her own home, with her right password:")
+    lines.append(f"POST /login username=alice: {answer(served, *response)}")
+    lines.append("# And mallory's next guess:")
+    lines.append(f"POST /login username=user31: {answer(served, *again)}")
+    return lines
+
+
+class ProxyLockout(Attack):
+    required_arguments = 1
+    optional_arguments = 1
+    attack = proxy_lockout
+
+
 def setup(app):
     app.add_directive("cookie-replay", CookieReplay)
     app.add_directive("guessing-loop", GuessingLoop)
     app.add_directive("login-headers", LoginHeaders)
     app.add_directive("reset-probe", ResetProbe)
+    app.add_directive("proxy-lockout", ProxyLockout)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -75,7 +75,7 @@ def create_app(test_config=None):
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {
         # Any store error as one exception, limits.errors.StorageError.
         "wrap_exceptions": True,
-        # A Redis that does not answer: give up in seconds, not minutes.
+        # A Redis that does not answer: give up after 2 s (redis-py waits 5 s).
         "socket_connect_timeout": 2,
         "socket_timeout": 2,
         **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),

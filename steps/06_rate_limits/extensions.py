@@ -63,8 +63,8 @@ def client_address():
     would write a new address for every try. Behind a proxy, every client
     has the proxy's address; step 08 reads the proxy's header, when told to.
     """
-    # A prefix keeps every key non-empty (Flask-Limiter silently skips a
-    # limit whose key is ""), and apart from the keys of other limits.
+    # A prefix keeps every key non-empty (Flask-Limiter skips a limit whose
+    # key is "", with only an error in the log), and apart from other limits' keys.
     return f"address:{request.remote_addr or 'unknown'}"
 
 

@@ -116,11 +116,11 @@ def create_app(test_config=None):
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {
         # Any store error as one exception, limits.errors.StorageError.
         "wrap_exceptions": True,
-        # A Redis that does not answer: give up in seconds, not minutes.
+        # A Redis that does not answer: give up after 2 s (redis-py waits 5 s).
         "socket_connect_timeout": 2,
         "socket_timeout": 2,
-        # Try once more, at once, not redis-py's default of several tries
-        # with back-off: each request during an outage would wait seconds.
+        # Send a call once more, at once, on a new connection if its own broke
+        # during the call (Redis restarting, say): no 503 for a blip.
         "retry": Retry(NoBackoff(), 1),
         **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
     }

@@ -66,8 +66,8 @@ def client_address():
     has the proxy's address; FLASK_PROXY_COUNT=1 makes ProxyFix put the
     address the proxy saw here (production.py).
     """
-    # A prefix keeps every key non-empty (Flask-Limiter silently skips a
-    # limit whose key is ""), and apart from the keys of other limits.
+    # A prefix keeps every key non-empty (Flask-Limiter skips a limit whose
+    # key is "", with only an error in the log), and apart from other limits' keys.
     return f"address:{request.remote_addr or 'unknown'}"
 
 

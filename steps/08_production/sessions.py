@@ -168,9 +168,9 @@ def init_app(app):
     }
     url = app.config.get("REDIS_URL")
     if url:
-        # A Redis that went away: each call fails within a second, retried
-        # once at once (a pooled connection from before a restart is dead),
-        # rather than redis-py's default of several tries with back-off.
+        # A Redis that does not answer: each call gives up after a second (not
+        # redis-py's 5 s), and is sent once more, at once, on a new connection
+        # if its own broke during the call (Redis restarting, say).
         client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 1))
         try:
             client.ping()

@@ -4,9 +4,10 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-29
 
-Written by hand, not by `flask db migrate`: autogenerate cannot see an
-index on an expression such as lower(username), and would leave out the
-very indexes that keep names and addresses unique.
+Written by hand, not by `flask db migrate`: on SQLite, autogenerate skips
+an index on an expression such as lower(username) (with a warning), so a
+migration generated there would leave out the very indexes that keep
+names and addresses unique. (On PostgreSQL it writes them.)
 
 A database from step 06 or 07 already holds these tables, made by
 create_all(), but no alembic_version: each table is made only if it is
