@@ -47,6 +47,8 @@ def email_address(form, field):
 
 # The 30,000 most common of ten million leaked passwords (Mark Burnett's
 # corpus), as shipped by zxcvbn, the estimator behind Flask-Security-Too's check.
+# zxcvbn files a password that is also a common name or word ("jennifer")
+# under its names or words instead, so those are not refused here.
 # A set, so that checking a password is one quick look-up.
 COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
 
@@ -61,9 +63,10 @@ def not_common(form, field):
     "password" into "Password1".
     """
     # The list is all lower case. Compare in lower case too: "Password1" is
-    # "password1" with the capital that guessing tools try first.
+    # "password1" with the capital that guessing tools try first. (Only for
+    # the look-up: the password is hashed as typed.)
     if field.data.lower() in COMMON_PASSWORDS:
-        raise ValidationError("That password is one of the most common ones: choose another.")
+        raise ValidationError("That password is too common: choose another (a few random words make a good one).")
 
 
 class LoginForm(FlaskForm):
