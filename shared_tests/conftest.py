@@ -36,6 +36,24 @@ USERS = {
     "bob": {"id": 2, "password": "can-we-fix-it", "email": "bob@example.com"},
 }
 
+# Passwords that every path setting one refuses (step 04+), each with the
+# words one of which its message must hold. The common ones are among the
+# first any guessing tool tries; letter case aside, "Password1" is one too.
+REFUSED_PASSWORDS = {
+    "password": ("password", ["common"]),
+    "12345678": ("12345678", ["common"]),
+    "qwertyuiop": ("qwertyuiop", ["common"]),
+    "iloveyou": ("iloveyou", ["common"]),
+    "sunshine": ("sunshine", ["common"]),
+    "password1": ("password1", ["common"]),
+    "Password1": ("Password1", ["common"]),
+    "trustno1": ("trustno1", ["common"]),
+    "65-characters": ("p" * 65, ["64"]),
+    "73-bytes": ("\u00e9" * 36 + "x", ["72"]),  # 37 characters
+}
+# The longest password the rules allow: 64 characters (and bytes).
+LONGEST_PASSWORD = ("a-long-passphrase " * 4)[:64]
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "features(*names): the step features this test checks")

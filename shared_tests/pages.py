@@ -56,6 +56,17 @@ def words(html):
     return re.findall(r"[\w.@-]+", text(html))
 
 
+def at_field(html, name, next_name):
+    """The visible text from the input `name` up to the input `next_name`: that field's messages."""
+    return text(html[html.index(f'name="{name}"') : html.index(f'name="{next_name}"')])
+
+
+def message_at(html, blank, name, next_name):
+    """The words at the field `name` (up to `next_name`) that the empty form `blank` lacks, in lower case."""
+    before = set(at_field(blank, name, next_name).lower().split())
+    return " ".join(word for word in at_field(html, name, next_name).lower().split() if word not in before)
+
+
 def links(html):
     return parse(html).links
 

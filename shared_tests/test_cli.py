@@ -2,8 +2,11 @@
 
 import pytest
 
+from conftest import LONGEST_PASSWORD
+from conftest import REFUSED_PASSWORDS
 from conftest import USERS
 from conftest import AuthActions
+from conftest import stored_strings
 
 
 def create_user(runner, step, username, password, confirm=None, email="carol@example.com"):
@@ -55,6 +58,30 @@ def test_create_user_refuses_passwords_over_72_bytes(step, app, runner, password
     assert "72" in result.output
     assert "Traceback" not in result.output
     assert AuthActions(app.test_client()).login("carol", password).status_code == 200
+
+
+@pytest.mark.contract(
+    "Wherever a password is set, a common one (letter case aside), one of 65 characters and one over 72 bytes "
+    "are refused, with a message at the field (step 04+)"
+)
+@pytest.mark.features("registration")
+@pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+def test_create_user_refuses_a_common_or_too_long_password(step, runner, database_url, password, words):
+    result = create_user(runner, step, "carol", password)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    message = result.output.strip().splitlines()[-1]
+    assert any(word in message.lower() for word in words), message
+    assert len(message) < 200
+    assert "carol" not in stored_strings(database_url)
+
+
+@pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
+@pytest.mark.features("registration", "login")
+def test_create_user_takes_a_64_character_password(step, app, runner):
+    result = create_user(runner, step, "carol", LONGEST_PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert AuthActions(app.test_client()).login("carol", LONGEST_PASSWORD).headers["Location"] == "/profile"
 
 
 @pytest.mark.contract("create-user requires --email (step 04+)")

@@ -12,11 +12,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from conftest import LONGEST_PASSWORD
+from conftest import REFUSED_PASSWORDS
 from conftest import USERS
 from conftest import AuthActions
 from conftest import close_database
 from pages import inputs
 from pages import links
+from pages import message_at
 from pages import text
 from served import Browser
 from served import Server
@@ -227,6 +230,32 @@ def test_a_new_password_follows_the_sign_up_rules(app, inbox, password, confirm)
     assert can_log_in(app, "alice", USERS["alice"]["password"])
     # The link still works: nothing was used up.
     assert set_password(client, link).headers["Location"] == "/login"
+
+
+@pytest.mark.contract(
+    "Wherever a password is set, a common one (letter case aside), one of 65 characters and one over 72 bytes "
+    "are refused, with a message at the field (step 04+)"
+)
+@pytest.mark.features("password-reset")
+@pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+def test_reset_refuses_a_common_or_too_long_password(app, inbox, password, words):
+    link = reset_link(inbox, app)
+    client = app.test_client()
+    blank = client.get(path_of(link)).text
+    response = set_password(client, link, password)
+    assert response.status_code == 200
+    message = message_at(response.text, blank, "password", "confirm_password")
+    assert any(word in message for word in words), f"no message with any of {words} at the password field: {message!r}"
+    assert can_log_in(app, "alice", USERS["alice"]["password"])
+    assert not can_log_in(app, "alice", password)
+
+
+@pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
+@pytest.mark.features("password-reset", "login")
+def test_reset_takes_a_64_character_password(app, inbox):
+    link = reset_link(inbox, app)
+    assert set_password(app.test_client(), link, LONGEST_PASSWORD).headers["Location"] == "/login"
+    assert can_log_in(app, "alice", LONGEST_PASSWORD)
 
 
 @pytest.mark.contract(
@@ -453,11 +482,6 @@ def test_the_change_password_form(app, client):
     assert fields["csrf_token"]["value"]
 
 
-def at_current_password(page):
-    """The visible text from the current-password field up to the next field."""
-    return text(page[page.index('name="current_password"') : page.index('name="password"')])
-
-
 @pytest.mark.contract("A wrong current password at /change-password gives the form again, with a message at that field")
 @pytest.mark.features("change-password")
 @pytest.mark.parametrize("current", ["not-her-password", "", "\U0001f600" * 40])
@@ -467,10 +491,36 @@ def test_a_wrong_current_password_changes_nothing(app, inbox, current):
     assert response.status_code == 200
     # A message sits right after the current-password field, before the next
     # one: text there that the empty form does not have.
-    assert len(at_current_password(response.text)) > len(at_current_password(alice.get("/change-password").text))
+    assert message_at(response.text, alice.get("/change-password").text, "current_password", "password")
     assert not is_anonymous(alice)
     assert can_log_in(app, "alice", USERS["alice"]["password"])
     assert inbox.settle(0.2) == []
+
+
+@pytest.mark.contract(
+    "Wherever a password is set, a common one (letter case aside), one of 65 characters and one over 72 bytes "
+    "are refused, with a message at the field (step 04+)"
+)
+@pytest.mark.features("change-password")
+@pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+def test_change_refuses_a_common_or_too_long_password(app, inbox, password, words):
+    alice = logged_in(app)
+    blank = alice.get("/change-password").text
+    response = change(alice, USERS["alice"]["password"], password)
+    assert response.status_code == 200
+    message = message_at(response.text, blank, "password", "confirm_password")
+    assert any(word in message for word in words), f"no message with any of {words} at the password field: {message!r}"
+    assert not is_anonymous(alice)
+    assert can_log_in(app, "alice", USERS["alice"]["password"])
+    assert inbox.settle(0.2) == []  # no notice of a change: there was none
+
+
+@pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
+@pytest.mark.features("change-password", "login")
+def test_change_takes_a_64_character_password(app):
+    response = change(logged_in(app), USERS["alice"]["password"], LONGEST_PASSWORD)
+    assert response.status_code in (302, 303)
+    assert can_log_in(app, "alice", LONGEST_PASSWORD)
 
 
 @pytest.mark.contract(

@@ -4,11 +4,14 @@ import threading
 
 import pytest
 
+from conftest import LONGEST_PASSWORD
+from conftest import REFUSED_PASSWORDS
 from conftest import AuthActions
 from conftest import plant_session
 from conftest import session_data
 from conftest import stored_strings
 from pages import inputs
+from pages import message_at
 from pages import text
 
 GOOD = {
@@ -146,6 +149,29 @@ def test_every_offending_field_gets_its_message(auth):
     assert "email" in shown
     assert "8" in shown
     assert any(word in shown for word in ("match", "differ", "same"))
+
+
+@pytest.mark.contract(
+    "Wherever a password is set, a common one (letter case aside), one of 65 characters and one over 72 bytes "
+    "are refused, with a message at the field (step 04+)"
+)
+@pytest.mark.features("registration")
+@pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+def test_sign_up_refuses_a_common_or_too_long_password(client, auth, database_url, password, words):
+    blank = client.get("/register").text
+    response = auth.post("/register", GOOD | {"password": password, "confirm_password": password})
+    assert response.status_code == 200
+    message = message_at(response.text, blank, "password", "confirm_password")
+    assert any(word in message for word in words), f"no message with any of {words} at the password field: {message!r}"
+    assert accounts(database_url, "carol") == 0
+
+
+@pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
+@pytest.mark.features("registration", "login")
+def test_sign_up_takes_a_64_character_password(app, auth):
+    response = auth.post("/register", GOOD | {"password": LONGEST_PASSWORD, "confirm_password": LONGEST_PASSWORD})
+    assert response.headers["Location"] == "/profile"
+    assert AuthActions(app.test_client()).login("carol", LONGEST_PASSWORD).headers["Location"] == "/profile"
 
 
 @pytest.fixture
