@@ -214,6 +214,18 @@ def test_the_email_holds_one_link_that_works(app, inbox, typed):
     assert not can_log_in(app, "alice", USERS["alice"]["password"])
 
 
+@pytest.mark.contract("Completing a reset emails the user a notice, as a change does, with a way to reset again")
+@pytest.mark.features("password-reset", "email")
+def test_a_completed_reset_emails_a_notice(app, inbox):
+    link = reset_link(inbox, app)
+    assert set_password(app.test_client(), link).headers["Location"] == "/login"
+    [notice] = inbox.wait_for(2)[1:]
+    assert notice.envelope_to == [USERS["alice"]["email"]]
+    assert "password" in notice["Subject"].lower()
+    # A way to take the account back, and not the used link again.
+    assert [path_of(url) for url in links_in(notice)] == ["/reset-password"]
+
+
 @pytest.mark.contract("The new password on the reset form follows the sign-up rules; a refused one changes nothing")
 @pytest.mark.features("password-reset", "registration")
 @pytest.mark.parametrize(
