@@ -97,8 +97,11 @@ def security_headers(response):
         # Every page holds a user's data or a CSRF token for one session: no
         # browser or proxy may keep a copy for the next person at the computer.
         response.headers["Cache-Control"] = "no-store"
-    if current_app.config["PRODUCTION"] and request.is_secure:
-        # Browsers that saw this use HTTPS for a year, even for a typed http:// link.
+    if request.is_secure:
+        # Browsers that saw this over HTTPS use only HTTPS here for a year,
+        # even for a typed http:// link (over plain HTTP they would ignore it).
+        # No includeSubDomains: it would bind every other site under this
+        # host name to HTTPS too, which only the domain's owner can promise.
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
     return response
 
