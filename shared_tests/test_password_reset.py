@@ -20,6 +20,7 @@ from conftest import AuthActions
 from conftest import close_database
 from pages import inputs
 from pages import links
+from pages import password_field_problems
 from pages import text
 from served import Browser
 from served import Server
@@ -212,6 +213,17 @@ def test_the_email_holds_one_link_that_works(app, inbox, typed):
     assert text(client.get("/login").text).count(CHANGED_LOG_IN) == 1
     assert can_log_in(app, "alice", NEW_PASSWORD)
     assert not can_log_in(app, "alice", USERS["alice"]["password"])
+
+
+@pytest.mark.contract(
+    "Password inputs say autocomplete current-password or new-password, have no maxlength under 64 and allow pasting"
+)
+@pytest.mark.features("password-reset")
+def test_the_new_password_inputs_let_password_managers_help(app, inbox):
+    page = app.test_client().get(path_of(reset_link(inbox, app)))
+    assert page.status_code == 200
+    expected = {"password": "new-password", "confirm_password": "new-password"}
+    assert password_field_problems(page.text, expected) == []
 
 
 @pytest.mark.contract("Completing a reset emails the user a notice, as a change does, with a way to reset again")

@@ -19,16 +19,17 @@ from conftest import close_database
 from services import free_port
 from stepkit import copy_app
 
-# Referrer-Policy values that still send this site's own pages as Referer:
-# Flask-WTF refuses an HTTPS POST whose Referer is not this site.
-SENDS_SAME_ORIGIN_REFERRER = {
+# Referrer-Policy values that still send this site's own pages as Referer
+# (Flask-WTF refuses an HTTPS POST whose Referer is not this site), and no
+# full URL to other sites: at most the origin. Not "unsafe-url" nor
+# "no-referrer-when-downgrade", which send another site the whole address,
+# a reset link's token included.
+SAFE_REFERRER_POLICIES = {
     "same-origin",
     "origin",
     "strict-origin",
     "origin-when-cross-origin",
     "strict-origin-when-cross-origin",
-    "no-referrer-when-downgrade",
-    "unsafe-url",
 }
 
 
@@ -79,11 +80,15 @@ def check_security_headers(response):
         sources = sources_for(policy, directive)
         assert sources is not None, f"{directive} is not restricted: {policy_header}"
         assert "'unsafe-inline'" not in sources and "*" not in sources, policy_header
+    # No plugins at all; no <base> that would send relative links and forms elsewhere
+    # (base-uri does not fall back to default-src).
+    assert sources_for(policy, "object-src") == ["'none'"], policy_header
+    assert policy.get("base-uri") == ["'none'"], policy_header
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
     referrer = response.headers.get("Referrer-Policy", "")
     # Of a comma-separated list, the browser uses the last value it knows.
     known = [value.strip().lower() for value in referrer.split(",") if value.strip()]
-    assert known and known[-1] in SENDS_SAME_ORIGIN_REFERRER, f"Referrer-Policy: {referrer!r}"
+    assert known and known[-1] in SAFE_REFERRER_POLICIES, f"Referrer-Policy: {referrer!r}"
 
 
 # (id, how to get the response, status): pages, redirects and errors alike.
@@ -101,7 +106,8 @@ RESPONSES = [
 
 @pytest.mark.contract(
     "Every response (pages, redirects, errors) carries a Content-Security-Policy with no inline script or style "
-    "and frame-ancestors 'none', X-Content-Type-Options: nosniff, and a Referrer-Policy that sends same-origin referrers"
+    "and frame-ancestors 'none', object-src 'none' and base-uri 'none', X-Content-Type-Options: nosniff, and a "
+    "Referrer-Policy that sends same-origin referrers and no full URL to other sites"
 )
 @pytest.mark.features("security-headers", "login", "csrf")
 @pytest.mark.parametrize(("get", "status"), [case[1:] for case in RESPONSES], ids=[case[0] for case in RESPONSES])
