@@ -6,6 +6,7 @@ deployment can use.
 """
 
 import contextlib
+import logging
 
 from flask import Blueprint
 from flask import current_app
@@ -73,9 +74,13 @@ def configure(app):
 
 
 def init_app(app):
-    """The headers, the health check and the outage page."""
+    """The headers, the log level, the health check and the outage page."""
     app.register_blueprint(bp)
     app.after_request(security_headers)
+    # Logins, logouts, lockouts, resets are INFO lines (views.log_event);
+    # Python shows only WARNING and up unless told. Keep a level set elsewhere.
+    if app.logger.level == logging.NOTSET:
+        app.logger.setLevel(logging.INFO)
     # First of all the before_request functions: the CSRF check and the
     # limits would otherwise answer 400 or count, with no session to go by.
     app.before_request_funcs.setdefault(None, []).insert(0, session_store_answered)
