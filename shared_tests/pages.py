@@ -84,6 +84,34 @@ def inputs(html):
     return merged
 
 
+# Ways a page can stop a password manager or a paste (ASVS 6.2.7).
+BLOCKS_PASTE = ("onpaste", "oncopy", "oncut", "ondrop")
+
+
+def password_field_problems(html, autocomplete):
+    """What keeps password managers from helping on this page: [] when nothing does.
+
+    `autocomplete` maps each password input's name to the autocomplete
+    value it must have: "current-password" or "new-password". No maxlength
+    under 64 characters (which would cut a generated passphrase short), and
+    nothing that blocks pasting.
+    """
+    fields = {name: field for name, field in inputs(html).items() if field.get("type") == "password"}
+    problems = (
+        [f"password inputs {sorted(fields)}, not {sorted(autocomplete)}"]
+        if fields.keys() != autocomplete.keys()
+        else []
+    )
+    for name, field in fields.items():
+        if field.get("autocomplete") != autocomplete.get(name):
+            problems.append(f"{name}: autocomplete={field.get('autocomplete')!r}, not {autocomplete.get(name)!r}")
+        maxlength = field.get("maxlength", "").strip()
+        if maxlength and not (maxlength.isdigit() and int(maxlength) >= 64):
+            problems.append(f"{name}: maxlength={maxlength!r}")
+    problems += [f"{handler} on the page" for handler in BLOCKS_PASTE if handler in html.lower()]
+    return problems
+
+
 def csrf_token(html):
     """The value of the first `csrf_token` input on the page, or None."""
     field = inputs(html).get("csrf_token")

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import AuthActions
 from conftest import add_users
+from conftest import stored_strings
+from pages import text
 
 
 @pytest.mark.contract("With no configuration the app runs, and sessions survive a restart")
@@ -64,3 +66,34 @@ def test_two_steps_side_by_side_share_no_database(step, fresh_copy, cheap_hashin
 def test_secret_key_from_the_environment(fresh_copy, cheap_hashing, monkeypatch):
     monkeypatch.setenv("FLASK_SECRET_KEY", "from-the-environment")
     assert fresh_copy().secret_key == "from-the-environment"
+
+
+# What a guesser tries first on any login form.
+DEFAULT_ACCOUNTS = [
+    ("admin", "admin"),
+    ("admin", "password"),
+    ("admin", "changeme"),
+    ("root", "root"),
+    ("administrator", "administrator"),
+    ("test", "test"),
+    ("user", "user"),
+    ("guest", "guest"),
+]
+
+
+@pytest.mark.contract(
+    "No default accounts: a new copy has no users, and admin/admin and the like get 'Invalid username or password.'"
+)
+@pytest.mark.features("database", "login")
+def test_no_default_accounts(fresh_copy, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", url)
+    app = fresh_copy()
+    # Every table empty (the migrations' own bookkeeping aside): no user at all.
+    assert stored_strings(url, skip=("alembic_version",)) == []
+    for username, password in DEFAULT_ACCOUNTS:
+        client = app.test_client()
+        response = AuthActions(client).login(username, password)
+        assert response.status_code == 200, (username, password, response.status_code)
+        assert "Invalid username or password." in text(response.text)
+        assert client.get("/profile").status_code in (302, 303)

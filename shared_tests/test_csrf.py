@@ -4,7 +4,7 @@ import pytest
 
 from conftest import AuthActions
 from conftest import require
-from pages import csrf_token
+from pages import forms
 
 POSTS = [
     ("/login", {"username": "alice", "password": "wonderland"}, ()),
@@ -20,6 +20,17 @@ POSTS = [
         ("registration",),
     ),
     ("/logout-everywhere", {}, ("logout-everywhere",)),
+    (
+        "/change-password",
+        {"current_password": "wonderland", "password": "a-long-passphrase", "confirm_password": "a-long-passphrase"},
+        ("change-password",),
+    ),
+    ("/reset-password", {"email": "alice@example.com"}, ("password-reset",)),
+    (
+        "/reset-password/any-token",
+        {"password": "a-long-passphrase", "confirm_password": "a-long-passphrase"},
+        ("password-reset",),
+    ),
 ]
 
 
@@ -51,8 +62,21 @@ def test_logout_without_a_token_keeps_you_logged_in(client, auth):
     assert client.get("/profile").status_code == 200
 
 
-@pytest.mark.contract("The log-out button's form carries a csrf_token")
+# Pages for a logged-in user, and what each needs besides a login.
+LOGGED_IN_PAGES = [("/", ()), ("/profile", ("profile",)), ("/change-password", ("change-password",))]
+
+
+@pytest.mark.contract("Every page for a logged-in user has the log-out button, whose form carries a working csrf_token")
 @pytest.mark.features("csrf", "logout")
-def test_logout_button_carries_a_token(client, auth):
+@pytest.mark.parametrize(("path", "needs"), LOGGED_IN_PAGES, ids=[p[0] for p in LOGGED_IN_PAGES])
+def test_logout_button_carries_a_token(step, client, auth, path, needs):
+    require(step, *needs)
     auth.login("alice")
-    assert csrf_token(client.get("/").text)
+    page = client.get(path)
+    assert page.status_code == 200
+    [logout] = [form for form in forms(page.text) if form["method"] == "post" and form["action"] == "/logout"]
+    token = logout["inputs"].get("csrf_token", {}).get("value")
+    assert token, f"the log-out form on {path} has no csrf_token"
+    # The button works: that token, and nothing else, logs out.
+    assert client.post("/logout", data={"csrf_token": token}).status_code in (302, 303)
+    assert client.get("/profile").status_code in (302, 303)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from conftest import require
 from pages import text
 
 PLEASE_LOG_IN = "Please log in to access this page."
@@ -44,14 +45,18 @@ def test_logout_anonymous_redirects(auth):
     assert auth.logout().status_code in (302, 303)
 
 
-@pytest.mark.contract("GET /logout answers 405: logging out is by POST only")
+@pytest.mark.contract("GET /logout (and /logout-everywhere) answers 405: logging out is by POST only")
 @pytest.mark.features("logout")
+@pytest.mark.parametrize(
+    ("path", "needs"), [("/logout", ()), ("/logout-everywhere", ("logout-everywhere",))], ids=["logout", "everywhere"]
+)
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
-def test_logout_by_get_is_not_allowed(client, auth, logged_in):
+def test_logout_by_get_is_not_allowed(step, client, auth, logged_in, path, needs):
     """A link, an <img> or a prefetch must not log anybody out."""
+    require(step, *needs)
     if logged_in:
         auth.login("alice")
-    assert client.get("/logout").status_code == 405
+    assert client.get(path).status_code == 405
     if logged_in:
         assert client.get("/profile").status_code == 200
 

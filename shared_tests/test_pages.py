@@ -3,9 +3,11 @@
 import pytest
 
 from conftest import USERS
+from conftest import require
 from pages import forms
 from pages import inputs
 from pages import links
+from pages import password_field_problems
 from pages import text
 from pages import words
 
@@ -45,6 +47,36 @@ def test_login_form_has_username_and_password(client):
     fields = inputs(response.text)
     assert "username" in fields
     assert fields["password"].get("type") == "password"
+
+
+NEW = "new-password"
+# (page, logged in, what it needs, {password input: its autocomplete}).
+PASSWORD_FORMS = [
+    ("/login", False, (), {"password": "current-password"}),
+    ("/register", False, ("registration",), {"password": NEW, "confirm_password": NEW}),
+    (
+        "/change-password",
+        True,
+        ("change-password",),
+        {"current_password": "current-password", "password": NEW, "confirm_password": NEW},
+    ),
+]
+
+
+@pytest.mark.contract(
+    "Password inputs say autocomplete current-password or new-password, have no maxlength under 64 and allow pasting"
+)
+@pytest.mark.features("login")
+@pytest.mark.parametrize(
+    ("path", "logged_in", "needs", "autocomplete"), PASSWORD_FORMS, ids=[form[0] for form in PASSWORD_FORMS]
+)
+def test_password_inputs_let_password_managers_help(step, client, auth, path, logged_in, needs, autocomplete):
+    require(step, *needs)
+    if logged_in:
+        auth.login("alice")
+    response = client.get(path)
+    assert response.status_code == 200
+    assert password_field_problems(response.text, autocomplete) == []
 
 
 @pytest.mark.contract("The login form has a remember checkbox and a hidden csrf_token (step 03+)")

@@ -5,12 +5,15 @@ Every test here gets a real SMTP server of its own on a free loopback port
 would to a provider: the tests read the link from the email that arrived.
 """
 
+import base64
+import hashlib
 import os
 import re
 import time
 from urllib.parse import urlsplit
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 from conftest import LONGEST_PASSWORD
 from conftest import REFUSED_PASSWORDS
@@ -20,6 +23,7 @@ from conftest import close_database
 from pages import inputs
 from pages import links
 from pages import message_at
+from pages import password_field_problems
 from pages import text
 from served import Browser
 from served import Server
@@ -214,6 +218,29 @@ def test_the_email_holds_one_link_that_works(app, inbox, typed):
     assert not can_log_in(app, "alice", USERS["alice"]["password"])
 
 
+@pytest.mark.contract(
+    "Password inputs say autocomplete current-password or new-password, have no maxlength under 64 and allow pasting"
+)
+@pytest.mark.features("password-reset")
+def test_the_new_password_inputs_let_password_managers_help(app, inbox):
+    page = app.test_client().get(path_of(reset_link(inbox, app)))
+    assert page.status_code == 200
+    expected = {"password": "new-password", "confirm_password": "new-password"}
+    assert password_field_problems(page.text, expected) == []
+
+
+@pytest.mark.contract("Completing a reset emails the user a notice, as a change does, with a way to reset again")
+@pytest.mark.features("password-reset", "email")
+def test_a_completed_reset_emails_a_notice(app, inbox):
+    link = reset_link(inbox, app)
+    assert set_password(app.test_client(), link).headers["Location"] == "/login"
+    [notice] = inbox.wait_for(2)[1:]
+    assert notice.envelope_to == [USERS["alice"]["email"]]
+    assert "password" in notice["Subject"].lower()
+    # A way to take the account back, and not the used link again.
+    assert [path_of(url) for url in links_in(notice)] == ["/reset-password"]
+
+
 @pytest.mark.contract("The new password on the reset form follows the sign-up rules; a refused one changes nothing")
 @pytest.mark.features("password-reset", "registration")
 @pytest.mark.parametrize(
@@ -342,6 +369,45 @@ def test_an_altered_link_is_refused(app, inbox, how):
     assert response.status_code < 500
     assert can_log_in(app, "alice", USERS["alice"]["password"])
     assert set_password(client, link).headers["Location"] == "/login"  # the real one still works
+
+
+def token_of(link):
+    return path_of(link).rsplit("/", 1)[1]
+
+
+def decoded(part):
+    """A base64url segment of a token (itsdangerous, JWT), as bytes."""
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+@pytest.mark.contract("Reset tokens are signed with HMAC-SHA-256 or stronger: a signature of 32 bytes or more")
+@pytest.mark.features("password-reset")
+def test_reset_tokens_are_signed_with_sha256(app, inbox):
+    """The signature is the token's last dot-separated part: SHA-1's 20 bytes (27 characters) are too few."""
+    signature = token_of(reset_link(inbox, app)).rsplit(".", 1)[1]
+    assert len(decoded(signature)) >= hashlib.sha256().digest_size, f"a {len(decoded(signature))}-byte signature"
+
+
+# Other uses of one secret key: a serializer with no salt of its own, Flask's
+# session cookie, Flask-WTF's CSRF tokens, and some other purpose.
+OTHER_PURPOSES = ["itsdangerous", "cookie-session", "wtf-csrf-token", "confirm-email"]
+
+
+@pytest.mark.contract(
+    "A token signed with the same key for another purpose (another salt, the same payload) is refused as a reset link"
+)
+@pytest.mark.features("password-reset", "flash")
+@pytest.mark.parametrize("salt", OTHER_PURPOSES)
+def test_a_token_for_another_purpose_is_refused(app, inbox, salt):
+    token = token_of(reset_link(inbox, app))
+    # What the real token holds, read without checking its signature (it is only signed, not secret).
+    _, payload = URLSafeTimedSerializer(app.secret_key).loads_unsafe(token)
+    assert payload is not None, "not an itsdangerous token"
+    client = app.test_client()
+    for digest in (hashlib.sha256, hashlib.sha1):
+        other = URLSafeTimedSerializer(app.secret_key, salt=salt, signer_kwargs={"digest_method": digest})
+        assert refused(client, f"http://localhost/reset-password/{other.dumps(payload)}"), digest.__name__
+    assert set_password(client, f"http://localhost/reset-password/{token}").headers["Location"] == "/login"
 
 
 @pytest.mark.contract(

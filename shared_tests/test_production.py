@@ -16,18 +16,20 @@ from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
 from conftest import close_database
+from services import free_port
 from stepkit import copy_app
 
-# Referrer-Policy values that still send this site's own pages as Referer:
-# Flask-WTF refuses an HTTPS POST whose Referer is not this site.
-SENDS_SAME_ORIGIN_REFERRER = {
+# Referrer-Policy values that still send this site's own pages as Referer
+# (Flask-WTF refuses an HTTPS POST whose Referer is not this site), and no
+# full URL to other sites: at most the origin. Not "unsafe-url" nor
+# "no-referrer-when-downgrade", which send another site the whole address,
+# a reset link's token included.
+SAFE_REFERRER_POLICIES = {
     "same-origin",
     "origin",
     "strict-origin",
     "origin-when-cross-origin",
     "strict-origin-when-cross-origin",
-    "no-referrer-when-downgrade",
-    "unsafe-url",
 }
 
 
@@ -78,11 +80,15 @@ def check_security_headers(response):
         sources = sources_for(policy, directive)
         assert sources is not None, f"{directive} is not restricted: {policy_header}"
         assert "'unsafe-inline'" not in sources and "*" not in sources, policy_header
+    # No plugins at all; no <base> that would send relative links and forms elsewhere
+    # (base-uri does not fall back to default-src).
+    assert sources_for(policy, "object-src") == ["'none'"], policy_header
+    assert policy.get("base-uri") == ["'none'"], policy_header
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
     referrer = response.headers.get("Referrer-Policy", "")
     # Of a comma-separated list, the browser uses the last value it knows.
     known = [value.strip().lower() for value in referrer.split(",") if value.strip()]
-    assert known and known[-1] in SENDS_SAME_ORIGIN_REFERRER, f"Referrer-Policy: {referrer!r}"
+    assert known and known[-1] in SAFE_REFERRER_POLICIES, f"Referrer-Policy: {referrer!r}"
 
 
 # (id, how to get the response, status): pages, redirects and errors alike.
@@ -100,7 +106,8 @@ RESPONSES = [
 
 @pytest.mark.contract(
     "Every response (pages, redirects, errors) carries a Content-Security-Policy with no inline script or style "
-    "and frame-ancestors 'none', X-Content-Type-Options: nosniff, and a Referrer-Policy that sends same-origin referrers"
+    "and frame-ancestors 'none', object-src 'none' and base-uri 'none', X-Content-Type-Options: nosniff, and a "
+    "Referrer-Policy that sends same-origin referrers and no full URL to other sites"
 )
 @pytest.mark.features("security-headers", "login", "csrf")
 @pytest.mark.parametrize(("get", "status"), [case[1:] for case in RESPONSES], ids=[case[0] for case in RESPONSES])
@@ -316,6 +323,79 @@ def test_proxy_count_reads_scheme_and_host(make_app, proxy_count):
         assert login("https://login.example/login") in (302, 303)
     else:
         assert login() in (302, 303)  # plain HTTP, whatever the headers say
+
+
+def failed_logins(client, times):
+    """POST a wrong password `times` times; return the last answer."""
+    auth = AuthActions(client)
+    for _ in range(times):
+        response = auth.login("alice", "not the password")
+    return response
+
+
+# (id, settings, how to get the answer, status): every kind of answer.
+HSTS_ANSWERS = [
+    ("page", {}, lambda client: client.get("/login"), 200),
+    ("redirect", {}, lambda client: client.get("/profile"), 302),
+    ("not-found", {}, lambda client: client.get("/no-such-page"), 404),
+    ("method-not-allowed", {}, lambda client: client.get("/logout"), 405),
+    ("no-csrf-token", {}, lambda client: client.post("/login", data={"username": "alice"}), 400),
+    ("over-the-limit", {"LOGIN_LIMIT_PER_ADDRESS": "2 per 15 minutes"}, lambda client: failed_logins(client, 3), 429),
+    # A store of counts where nothing listens: login refused, fail closed.
+    ("store-down", {"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:PORT/0"}, lambda client: failed_logins(client, 1), 503),
+]
+
+
+def served_over_tls(app):
+    """The app as a WSGI server that speaks TLS itself serves it: every request's scheme is https.
+
+    (Werkzeug's test client sets wsgi.url_scheme from its own base URL, over
+    any environ_base.)
+    """
+    inner = app.wsgi_app
+    app.wsgi_app = lambda environ, start_response: inner(environ | {"wsgi.url_scheme": "https"}, start_response)
+
+
+# (id, FLASK_PROXY_COUNT, headers the request carries, TLS at the server, whether the request is HTTPS).
+SCHEMES = [
+    ("https-behind-proxy", "1", {"X-Forwarded-Proto": "https"}, False, True),
+    ("http-behind-proxy", "1", {"X-Forwarded-Proto": "http"}, False, False),
+    ("https-direct", None, {}, True, True),
+    ("http-direct", None, {}, False, False),
+    # Without FLASK_PROXY_COUNT anyone can write X-Forwarded-Proto: the request is still plain HTTP.
+    ("forwarded-https-without-proxy", None, {"X-Forwarded-Proto": "https"}, False, False),
+]
+
+
+@pytest.mark.contract(
+    "Over HTTPS every answer (pages, redirects, 4xx, 429, 503) carries Strict-Transport-Security of a year or more; "
+    "over plain HTTP none"
+)
+@pytest.mark.features("security-headers", "production-settings", "rate-limits", "login", "csrf")
+@pytest.mark.parametrize(
+    ("proxy_count", "headers", "tls", "secure"), [s[1:] for s in SCHEMES], ids=[s[0] for s in SCHEMES]
+)
+@pytest.mark.parametrize(("settings", "get", "status"), [a[1:] for a in HSTS_ANSWERS], ids=[a[0] for a in HSTS_ANSWERS])
+def test_hsts_on_every_https_answer(make_app, test_config, proxy_count, headers, tls, secure, settings, get, status):
+    test_config.update({name: value.replace("PORT", str(free_port())) for name, value in settings.items()})
+    app = make_app(**({"FLASK_PROXY_COUNT": proxy_count} if proxy_count else {}))
+    if tls:
+        served_over_tls(app)
+    client = app.test_client()
+    for name, value in headers.items():
+        client.environ_base["HTTP_" + name.upper().replace("-", "_")] = value
+    # A browser sends a Referer, which Flask-WTF requires on HTTPS POSTs.
+    client.environ_base["HTTP_REFERER"] = "https://localhost/login"
+    response = get(client)
+    assert response.status_code == status
+    hsts = response.headers.getlist("Strict-Transport-Security")
+    if not secure:
+        assert hsts == [], "Strict-Transport-Security over plain HTTP"
+        return
+    assert len(hsts) == 1, hsts
+    directives = [part.strip().lower() for part in hsts[0].split(";")]
+    ages = [int(part.split("=", 1)[1].strip('"')) for part in directives if part.startswith("max-age=")]
+    assert len(ages) == 1 and ages[0] >= 365 * 24 * 3600, hsts[0]
 
 
 @pytest.mark.contract("GET /healthz answers 200 with the body ok when the database (and Redis) answer")

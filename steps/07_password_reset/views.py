@@ -252,6 +252,14 @@ def reset_request():
     return render_template("reset_request.html", form=form, sent=sent)
 
 
+def notify_password_changed(user):
+    """Email the owner that the password changed: if it was not them, they learn it, and how to take it back."""
+    link = url_for("views.reset_request", _external=True)
+    send_email(
+        user.email, "Your password has been changed", "email/password_changed.txt", username=user.username, link=link
+    )
+
+
 @bp.route("/reset-password/<token>", methods=("GET", "POST"))
 def reset_password(token):
     """Set a new password with the link from the email; then every session of the user ends."""
@@ -267,6 +275,7 @@ def reset_password(token):
             return redirect(url_for("views.reset_request"))
         # This browser's session ends too, whoever was logged in here.
         end_session()
+        notify_password_changed(user)
         flash("Your password has been changed. Please log in.", "success")
         return redirect(url_for("views.login"))
     return render_template("reset_password.html", form=form)
@@ -301,15 +310,7 @@ def change_password():
             login_user(user)
             session.permanent = remember
             new_session_id()
-            # If it was not the owner who did this, the owner hears of it.
-            link = url_for("views.reset_request", _external=True)
-            send_email(
-                user.email,
-                "Your password has been changed",
-                "email/password_changed.txt",
-                username=user.username,
-                link=link,
-            )
+            notify_password_changed(user)
             flash("Your password has been changed.", "success")
             return redirect(url_for("views.profile"))
         # The password changed (by a reset link) since this page checked it.

@@ -6,6 +6,7 @@ deployment can use.
 """
 
 import contextlib
+import logging
 
 from flask import Blueprint
 from flask import current_app
@@ -73,9 +74,13 @@ def configure(app):
 
 
 def init_app(app):
-    """The headers, the health check and the outage page."""
+    """The headers, the log level, the health check and the outage page."""
     app.register_blueprint(bp)
     app.after_request(security_headers)
+    # Logins, logouts, lockouts, resets are INFO lines (views.log_event);
+    # Python shows only WARNING and up unless told. Keep a level set elsewhere.
+    if app.logger.level == logging.NOTSET:
+        app.logger.setLevel(logging.INFO)
     # First of all the before_request functions: the CSRF check and the
     # limits would otherwise answer 400 or count, with no session to go by.
     app.before_request_funcs.setdefault(None, []).insert(0, session_store_answered)
@@ -97,8 +102,11 @@ def security_headers(response):
         # Every page holds a user's data or a CSRF token for one session: no
         # browser or proxy may keep a copy for the next person at the computer.
         response.headers["Cache-Control"] = "no-store"
-    if current_app.config["PRODUCTION"] and request.is_secure:
-        # Browsers that saw this use HTTPS for a year, even for a typed http:// link.
+    if request.is_secure:
+        # Browsers that saw this over HTTPS use only HTTPS here for a year,
+        # even for a typed http:// link (over plain HTTP they would ignore it).
+        # No includeSubDomains: it would bind every other site under this
+        # host name to HTTPS too, which only the domain's owner can promise.
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
     return response
 

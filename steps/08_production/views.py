@@ -1,5 +1,6 @@
 """The pages: home, register, log in, profile, log out (here, or everywhere), reset and change a password."""
 
+import logging
 import re
 import time
 
@@ -77,6 +78,24 @@ def load_user(user_id):
     if user is not None and user.get_id() == user_id:
         return user
     return None
+
+
+def log_event(event, user=None, username=None, level=logging.INFO):
+    """One line on the app's log for an authentication event: what, who, from which address.
+
+    Who: the user's id and name, or the name typed (cut short, quoted by
+    repr so that a newline in it cannot forge a second line). Never a
+    password, a token or a session id: whoever reads the logs must not be
+    able to log in with them. Behind a proxy (FLASK_PROXY_COUNT), ProxyFix
+    has put the client's own address in remote_addr.
+    """
+    if user is not None:
+        who = f"user {user.id} {user.username!r}"
+    elif username is not None:
+        who = f"username {username[:64]!r}"
+    else:
+        who = "no known user"
+    current_app.logger.log(level, "%s: %s from %s", event, who, request.remote_addr)
 
 
 def new_session_id():
@@ -187,12 +206,14 @@ def login():
             session.permanent = form.remember.data
             # After login_user wrote to it: a new id for the logged-in session.
             new_session_id()
+            log_event("login", user)
             # Back to the page that sent the visitor here, if it is ours.
             next_page = request.args.get("next", "")
             return redirect(next_page if is_safe_next(next_page) else url_for("views.profile"))
     if form.is_submitted():
         # The same words whether the user is unknown or the password wrong.
         error = "Invalid username or password."
+        log_event("login failed", username=request.form.get("username", ""), level=logging.WARNING)
     return render_template("login.html", form=form, error=error)
 
 
@@ -206,6 +227,8 @@ def profile():
 @bp.route("/logout", methods=("POST",))
 def logout():
     """Forget the user. POST only: a link or an <img> must not log you out."""
+    if current_user.is_authenticated:
+        log_event("logout", current_user)
     # Deletes the session on the server: a copy of the cookie is worth nothing now.
     end_session()
     flash("You have been logged out.", "info")
@@ -219,6 +242,7 @@ def logout_everywhere():
     # Every stored session of the user names the old version: none loads the user any more.
     current_user.session_version += 1
     db.session.commit()
+    log_event("logout everywhere", current_user)
     end_session()
     flash("You have been logged out everywhere.", "info")
     return redirect(url_for("views.login"))
@@ -248,8 +272,17 @@ def reset_request():
             # Host header, which TRUSTED_HOSTS has already checked.
             link = url_for("views.reset_password", token=user.reset_token(), _external=True)
             send_email(user.email, "Reset your password", "email/reset_password.txt", username=user.username, link=link)
+        log_event("reset requested", user)
         sent = True
     return render_template("reset_request.html", form=form, sent=sent)
+
+
+def notify_password_changed(user):
+    """Email the owner that the password changed: if it was not them, they learn it, and how to take it back."""
+    link = url_for("views.reset_request", _external=True)
+    send_email(
+        user.email, "Your password has been changed", "email/password_changed.txt", username=user.username, link=link
+    )
 
 
 @bp.route("/reset-password/<token>", methods=("GET", "POST"))
@@ -267,6 +300,8 @@ def reset_password(token):
             return redirect(url_for("views.reset_request"))
         # This browser's session ends too, whoever was logged in here.
         end_session()
+        notify_password_changed(user)
+        log_event("password reset", user)
         flash("Your password has been changed. Please log in.", "success")
         return redirect(url_for("views.login"))
     return render_template("reset_password.html", form=form)
@@ -301,15 +336,8 @@ def change_password():
             login_user(user)
             session.permanent = remember
             new_session_id()
-            # If it was not the owner who did this, the owner hears of it.
-            link = url_for("views.reset_request", _external=True)
-            send_email(
-                user.email,
-                "Your password has been changed",
-                "email/password_changed.txt",
-                username=user.username,
-                link=link,
-            )
+            notify_password_changed(user)
+            log_event("password changed", user)
             flash("Your password has been changed.", "success")
             return redirect(url_for("views.profile"))
         # The password changed (by a reset link) since this page checked it.
@@ -345,6 +373,9 @@ def in_words(seconds):
 def too_many_requests(error):
     """Over a limit: a page saying when to try again, and Retry-After saying it to programs."""
     seconds = seconds_to_wait()
+    # A lockout: the name typed (at login, sign-up), or the user logged in (changing a password).
+    user = current_user if current_user.is_authenticated else None
+    log_event(f"over a limit at {request.path}", user, request.form.get("username"), level=logging.WARNING)
     return render_template("429.html", wait=in_words(seconds)), 429, {"Retry-After": str(seconds)}
 
 
