@@ -1,8 +1,8 @@
 """`nox -s production`: one SIGTERM to nox, whatever it is doing, stops every server it started.
 
-Each case starts the real session (PostgreSQL, Redis, `flask db upgrade`,
-gunicorn), waits for one phase of it, sends nox a single SIGTERM, and then
-looks for what is left: every process nox had started by then (found in
+For each phase it starts the real session (PostgreSQL, Redis, `flask db
+upgrade`, gunicorn), waits for that phase, sends nox a single SIGTERM, and
+then looks for what is left: every process nox had started by then (found in
 /proc), any process that names the session's temporary folder (PostgreSQL's
 main process does, even one that nox never heard of), and the servers'
 folders in it.

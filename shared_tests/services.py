@@ -150,10 +150,11 @@ class PostgresServer:
             raise
 
     def _run(self, program, *args):
-        """Run one of PostgreSQL's programs to its end, even through Ctrl+C.
+        """Run one of PostgreSQL's programs to its end, even through Ctrl+C (or nox's SIGTERM).
 
-        A pg_ctl cut short may have started a server before it wrote the
-        postmaster.pid by which `pg_ctl stop` finds it: nothing could stop it.
+        Killing it would not stop what it started: the initdb below runuser
+        (as root), or the server pg_ctl starts, whose postmaster.pid, by
+        which close() finds it, may not be written yet.
         """
         try:
             process = subprocess.Popen([*self.as_user, self.bindir / program, *args], stdout=subprocess.DEVNULL)
