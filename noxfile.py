@@ -5,10 +5,13 @@ all. Each step's tests run in a virtualenv holding only what that step's
 step.toml declares, plus the test tools from pyproject.toml.
 """
 
+import argparse
 import contextlib
 import secrets
+import shlex
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import nox
@@ -104,13 +107,13 @@ def throwaway_postgres(session):
     except RuntimeError as error:
         session.error(f"{error}; then run this session again")
     try:
-        server.start()
-    except RuntimeError as error:
-        server.close()
-        session.error(f"could not start PostgreSQL: {error}")
-    try:
+        try:
+            server.start()
+        except RuntimeError as error:
+            session.error(f"could not start PostgreSQL: {error}")
         yield server.url
     finally:
+        # Also when Ctrl+C or SIGTERM came while the server was starting.
         server.close()
 
 
@@ -212,15 +215,20 @@ def production(session):
 
     A throwaway PostgreSQL and Redis (gone when the session ends), the
     migrations applied with `flask db upgrade`, then gunicorn with several
-    workers. Ctrl+C (or SIGTERM) stops all of it. There is no TLS proxy
-    here, so FLASK_PRODUCTION stays off: its Secure cookies need HTTPS.
-    Anything after `--` goes to gunicorn: `nox -s production -- --workers 8`.
+    workers. Ctrl+C (or one SIGTERM to nox) stops all of it. There is no
+    TLS proxy here, so FLASK_PRODUCTION stays off: its Secure cookies need
+    HTTPS. Anything after `--` goes to gunicorn: `nox -s production --
+    --workers 8`; `-- --bind 127.0.0.1:8001` serves on another port.
     """
     if not PRODUCTION_STEPS:
         session.error("no step teaches production yet")
     step = PRODUCTION_STEPS[-1]
+    # gunicorn would listen on its --bind and on ours: take it out of what goes to gunicorn.
+    parser = argparse.ArgumentParser(prog="nox -s production --", add_help=False)
+    parser.add_argument("--bind", default="127.0.0.1:8000")
+    options, gunicorn_args = parser.parse_known_args(session.posargs)
     install_step(session, step)
-    stop_children_on_sigterm()
+    stopping = stop_children_on_sigterm()
     with throwaway_postgres(session) as database, throwaway_redis(session) as redis:
         env = {
             "FLASK_SECRET_KEY": secrets.token_hex(32),
@@ -228,26 +236,39 @@ def production(session):
             "FLASK_REDIS_URL": redis,
         }
         session.run("flask", "--app", f"steps/{step}", "db", "upgrade", env=env)
-        command = ["gunicorn", "--workers", "3", "--bind", "127.0.0.1:8000", "--chdir", "steps"]
+        command = ["gunicorn", "--workers", "3", "--bind", options.bind, "--chdir", "steps"]
         version = session.run("python", "-c", "import gunicorn; print(gunicorn.__version__)", silent=True)
         if int(version.strip().split(".")[0]) >= 25:
             # Newer gunicorns open a control socket in ~/.gunicorn; nothing here uses it.
             command.append("--no-control-socket")
-        session.log(f"step {step} on http://127.0.0.1:8000 (register a user there); Ctrl+C stops it")
-        session.run(*command, *session.posargs, f"{step}:create_app()", env=env)
+        if stopping.is_set():
+            # nox lets a command that was stopped but ended well pass (exit code 0): stop here.
+            session.error("stopped by SIGTERM")
+        session.log(f"step {step} on http://{options.bind} (register a user there); Ctrl+C stops it")
+        # On Ctrl+C or SIGTERM nox sends gunicorn SIGTERM after 0.3 s, and then
+        # waits for it: gunicorn stops its workers (giving them 30 s, its
+        # graceful timeout) and exits. nox's default would kill it after
+        # 0.2 s more, and its workers would outlive it.
+        session.run(*command, *gunicorn_args, f"{step}:create_app()", env=env, terminate_timeout=None)
 
 
 def stop_children_on_sigterm():
     """Make SIGTERM stop this session as Ctrl+C does: the servers it started stop too.
 
     nox stops a command it runs on KeyboardInterrupt; on a bare SIGTERM
-    Python would exit at once and leave the command running.
+    Python would exit at once and leave the command running. Only the first
+    SIGTERM counts: another one must not cut the clean-up short. Returns an
+    event that is set once a SIGTERM has come.
     """
+    received = threading.Event()
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        if not received.is_set():
+            received.set()
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    return received
 
 
 @nox.session(default=False)
@@ -283,10 +304,15 @@ def check(session):
 
 @nox.session(name="check-selftest")
 def check_selftest(session):
-    """Test `nox -s check` itself: copies of each step pass, copies with one break fail naming it."""
+    """Test `nox -s check` itself: copies of each step pass, copies with one break fail naming it.
+
+    Also that one SIGTERM stops `nox -s production` and every server it
+    started, run with this same nox.
+    """
     install_every_step(session, "test")
     # Each case is a whole pytest process of its own: run two at a time.
-    session.run("pytest", "check_tests", *PARALLEL, *session.posargs)
+    nox_command = shlex.join([sys.executable, "-m", "nox"])
+    session.run("pytest", "check_tests", *PARALLEL, *session.posargs, env={"NOX_COMMAND": nox_command})
 
 
 @nox.session(default=False)

@@ -145,18 +145,32 @@ class PostgresServer:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         try:
             self._run("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8")
-        except RuntimeError:
+        except BaseException:  # Ctrl+C (or nox's SIGTERM) too: nobody else knows of the folder yet
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
 
     def _run(self, program, *args):
+        """Run one of PostgreSQL's programs to its end, even through Ctrl+C (or nox's SIGTERM).
+
+        Killing it would not stop what it started: the initdb below runuser
+        (as root), or the server pg_ctl starts, whose postmaster.pid, by
+        which close() finds it, may not be written yet.
+        """
         try:
-            subprocess.run([*self.as_user, self.bindir / program, *args], stdout=subprocess.DEVNULL, check=True)
-        except (OSError, subprocess.CalledProcessError) as error:
+            process = subprocess.Popen([*self.as_user, self.bindir / program, *args], stdout=subprocess.DEVNULL)
+        except OSError as error:
+            raise RuntimeError(f"PostgreSQL's {program} failed: {error}") from None
+        try:
+            process.wait()
+        except KeyboardInterrupt:
+            process.wait()
+            raise
+        if process.returncode:
             log = self.folder / "log"
             raise RuntimeError(
-                f"PostgreSQL's {program} failed: {error}\n{log.read_text() if log.exists() else ''}"
-            ) from None
+                f"PostgreSQL's {program} failed with exit code {process.returncode}\n"
+                f"{log.read_text() if log.exists() else ''}"
+            )
 
     def start(self):
         # A throwaway server: durability off, for speed.

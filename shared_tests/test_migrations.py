@@ -18,6 +18,9 @@ from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
 from conftest import close_database
+from services import free_port
+from services import stop_process
+from services import wait_for_port
 from stepkit import discover
 from stepkit import load_module
 
@@ -153,6 +156,41 @@ def test_downgrade_and_upgrade_again(step, app, runner, database_url):
     assert len(versions) == 1
     add_users(app, step)
     assert logs_in(app, "bob")
+
+
+@pytest.mark.contract(
+    "The flask db commands leave the revision to you: after flask db downgrade base, flask db current shows none and "
+    "the tables are gone until flask db upgrade; flask run still upgrades at start"
+)
+@pytest.mark.features("migrations", "database")
+def test_flask_db_commands_do_not_upgrade_at_start(step, database_url, tmp_path):
+    """Every `flask` command makes the app; an upgrade at start would undo `db downgrade` at the next one."""
+
+    def flask(*args):
+        command = flask_command(step, database_url, *args, tmp_path=tmp_path)
+        output = command.communicate(timeout=120)[0]
+        assert command.returncode == 0, output
+        return output
+
+    flask("db", "upgrade")
+    [head] = tables(database_url)[2]
+    assert f"{head} (head)" in flask("db", "current")
+    flask("db", "downgrade", "base")
+    assert head not in flask("db", "current")
+    names, _, versions = tables(database_url)
+    assert versions == [] and names <= {"alembic_version"}, names
+    flask("db", "upgrade")
+    assert tables(database_url)[2] == [head]
+
+    flask("db", "downgrade", "base")
+    port = free_port()
+    server = flask_command(step, database_url, "run", "--port", str(port), tmp_path=tmp_path)
+    try:
+        wait_for_port(port, server, "flask run", timeout=60)
+        assert tables(database_url)[2] == [head]
+    finally:
+        stop_process(server)
+        server.communicate()  # and close its pipe
 
 
 # Imports the app first (the slow, uneven part), then makes it at an agreed

@@ -2,13 +2,16 @@
 
 `flask --app steps/08_production db upgrade` applies the migrations in
 migrations/versions/; so does every start of the app, when the database is
-behind, so that `flask run` still needs no set-up.
+behind, so that `flask run` still needs no set-up. The `flask db` commands
+themselves leave the database as they find it.
 """
 
 import contextlib
 import functools
+import sys
 from pathlib import Path
 
+import click
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
@@ -52,9 +55,32 @@ def one_at_a_time(app):
         yield
 
 
+def run_by_flask_db():
+    """Whether this process runs a `flask db ...` command, which shows or moves the revision itself.
+
+    An upgrade at start would undo `flask db downgrade` at the next command,
+    and `flask db current` would always say "head". Flask makes the app while
+    it looks the command up, before click has recorded which one it is: so
+    read the command line. The command is its first word that is neither an
+    option nor the value of --app or --env-file.
+    """
+    if click.get_current_context(silent=True) is None:
+        return False  # not run by `flask`: gunicorn, or a test calling create_app()
+    words = iter(sys.argv[1:])
+    for word in words:
+        if word in ("-A", "--app", "-e", "--env-file"):
+            next(words, None)  # that option's value
+        elif not word.startswith("-"):
+            return word == "db"
+    return False
+
+
 def upgrade_on_start(app):
-    """Apply the migrations the database lacks, if any; one query when there are none."""
-    if database_revisions() == newest_revisions(str(MIGRATIONS)):
+    """Apply the migrations the database lacks, if any; one query when there are none.
+
+    Not under `flask db`: there you choose the revision.
+    """
+    if run_by_flask_db() or database_revisions() == newest_revisions(str(MIGRATIONS)):
         return
     with one_at_a_time(app):
         # Flask-Migrate's `flask db upgrade`; a process that waited for the
