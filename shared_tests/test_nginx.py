@@ -6,7 +6,8 @@ free loopback port that is not 443, with a throwaway self-signed certificate
 (`openssl`), in front of the step under gunicorn with FLASK_PRODUCTION=1.
 Without nginx or openssl installed the test is not collected, as the
 scale-out tests are not without PostgreSQL or Redis: a skip in this suite
-only ever means "this step does not teach that yet".
+only ever means "this step does not teach that yet". Like them, it runs in
+the plain run only.
 """
 
 import http.client
@@ -32,7 +33,10 @@ from smtp_capture import smtp_server
 RECIPE = Path(__file__).resolve().parent.parent / "docs" / "steps" / "nginx-proxy.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 OPENSSL = shutil.which("openssl")
-CAN_RUN = NGINX is not None and OPENSSL is not None
+# What this tests is the proxy in front, not the stores behind: collected once,
+# in the plain run, not again in `tests-postgres` and `tests-redis`.
+OWN_STORES_ONLY = not (os.environ.get("FLASK_REDIS_URL") or os.environ.get("FLASK_SQLALCHEMY_DATABASE_URI"))
+CAN_RUN = NGINX is not None and OPENSSL is not None and OWN_STORES_ONLY
 # The site's name, as the browser has it (its DNS would lead to 127.0.0.1).
 HOST = "login.example"
 
