@@ -13,6 +13,7 @@ share it.
 import re
 import time
 from datetime import datetime
+from datetime import timedelta
 
 from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
@@ -37,6 +38,9 @@ REFRESH_AFTER = 0.1
 
 # Kept inside each stored session: when it was last written.
 SAVED_AT = "_saved_at"
+
+# Where Flask-Login's login_user() keeps the user's id in the session.
+LOGIN = "_user_id"
 
 
 class StoredSession(db.Model):
@@ -64,6 +68,7 @@ class SlidingExpiry:
     - Ending a session (regenerate) works on an empty one too.
     - The expiry moves forward as the session is used, without a write on
       every request.
+    - A session without a login is kept for an hour at most.
     """
 
     def open_session(self, app, request):
@@ -97,7 +102,7 @@ class SlidingExpiry:
         to a tenth of the lifetime early, never late.
         """
         if session:
-            lifetime = app.permanent_session_lifetime.total_seconds()
+            lifetime = self.stored_lifetime(app, session).total_seconds()
             saved_at = getattr(session, "saved_at", None)
             now = time.time()
             if session.modified or saved_at is None or now - saved_at > lifetime * REFRESH_AFTER:
@@ -107,9 +112,37 @@ class SlidingExpiry:
                 session.modified = True
         super().save_session(app, session, response)
 
+    def stored_lifetime(self, app, session):
+        """How long the store keeps this session after its last write.
+
+        A login keeps PERMANENT_SESSION_LIFETIME. Every other visitor gets a
+        session too, for the login form's CSRF token (or a flashed message),
+        and bots and crawlers are many: such a session is kept only as long
+        as its token is good for, WTF_CSRF_TIME_LIMIT (Flask-WTF's default:
+        an hour). Logging in gives the session a new id, stored for the full
+        lifetime.
+        """
+        lifetime = app.permanent_session_lifetime
+        token_life = app.config["WTF_CSRF_TIME_LIMIT"]  # None: a token lasts as long as its session
+        if LOGIN in session or token_life is None:
+            return lifetime
+        return min(lifetime, timedelta(seconds=token_life))
+
+    def _upsert_session(self, session_lifetime, session, store_id):
+        # Flask-Session stores every session for PERMANENT_SESSION_LIFETIME
+        # (session_lifetime); this hook of its stores is the one place to
+        # choose another.
+        super()._upsert_session(self.stored_lifetime(self.app, session), session, store_id)
+
 
 class DatabaseSessions(SlidingExpiry, SqlAlchemySessionInterface):
-    """Sessions in the app's own database (the default)."""
+    """Sessions in the app's own database (the default).
+
+    A database deletes nothing by itself: an expired row stays until its id
+    comes back, or until Flask-Session's command `flask session_cleanup`
+    (which its store adds to the app) deletes every expired row. Run it
+    every hour, from cron or a systemd timer: see the step's page.
+    """
 
     def __init__(self, app, **options):
         # Skips SqlAlchemySessionInterface.__init__, which would define its
