@@ -42,6 +42,9 @@ SAVED_AT = "_saved_at"
 # Where Flask-Login's login_user() keeps the user's id in the session.
 LOGIN = "_user_id"
 
+# Kept inside a logged-in session: when the login happened.
+LOGGED_IN_AT = "_logged_in_at"
+
 
 class StoredSession(db.Model):
     """One session in the database: the columns Flask-Session's SQLAlchemy store uses.
@@ -69,6 +72,8 @@ class SlidingExpiry:
     - The expiry moves forward as the session is used, without a write on
       every request.
     - A session without a login is kept for an hour at most.
+    - A login's session ends SESSION_ABSOLUTE_LIFETIME after the login,
+      however often it is used.
     """
 
     def open_session(self, app, request):
@@ -79,16 +84,26 @@ class SlidingExpiry:
         session = super().open_session(app, request)
         # Not part of what views see. dict.pop: taking it out is no change to save.
         session.saved_at = dict.pop(session, SAVED_AT, None)
+        logged_in_at = dict.get(session, LOGGED_IN_AT)
+        if logged_in_at is not None and time.time() - logged_in_at > app.config["SESSION_ABSOLUTE_LIFETIME"]:
+            # Used or not, this login is too old: over, on the server too.
+            # Whoever holds the cookie, or a copy, must log in again.
+            self._delete_session(self._get_store_id(session.sid))
+            return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
         return session
 
     def regenerate(self, session):
         """Give the session a new id and delete the old one from the store.
 
         Flask-Session's own regenerate() does nothing to an empty session; a
-        session emptied at logout would then keep its old id alive.
+        session emptied at logout would then keep its old id alive. The views
+        call this right after every login: a session that holds one now
+        notes the time, from which its absolute lifetime counts.
         """
         self._delete_session(self._get_store_id(session.sid))
         session.sid = self._generate_sid(self.sid_length)
+        if LOGIN in session:
+            session[LOGGED_IN_AT] = time.time()
         session.modified = True
 
     def save_session(self, app, session, response):
