@@ -8,14 +8,19 @@ import os
 import secrets
 import time
 import zlib
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from flask.sessions import SecureCookieSessionInterface
 
 from conftest import AuthActions
+from conftest import CliRunner
 from conftest import close_database
 from conftest import require
 from conftest import session_cookie_from
+from conftest import session_data
+from conftest import session_tables
 from conftest import stored_strings
 from pages import csrf_token
 from pages import forms
@@ -262,6 +267,36 @@ def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkey
         close_database(short)
 
 
+@pytest.mark.contract(
+    "However often it is used, a session ends on the server FLASK_SESSION_ABSOLUTE_LIFETIME seconds "
+    "after its login (30 days by default), remembered or not"
+)
+@pytest.mark.features("login", "server-sessions", "remember")
+@pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+def test_a_session_ends_its_absolute_lifetime_after_login(app, create_app, test_config, monkeypatch, remember):
+    lifetime = 4  # seconds, in place of 30 days; the idle lifetime stays 14 days
+    monkeypatch.setenv("FLASK_SESSION_ABSOLUTE_LIFETIME", str(lifetime))
+    short = create_app(test_config)  # the same database as `app`, with alice and bob
+    try:
+        before = time.monotonic()
+        browser = logged_in(short, remember=remember)
+        after = time.monotonic()  # the login happened in between
+        thief = copy_of(short, browser)
+        # Used several times a second, so never idle: logged in while the lifetime lasts
+        # (with a margin: a request on a busy machine may take a while)...
+        while time.monotonic() < before + lifetime - 2:
+            assert not is_anonymous(browser), f"logged out before {lifetime} s"
+            time.sleep(0.2)
+        # ...and over once it has passed, for the browser and any copy of its cookies alike.
+        time.sleep(max(0, after + lifetime + 0.3 - time.monotonic()))
+        assert is_anonymous(thief), f"a copy still works {lifetime} s after the login"
+        assert is_anonymous(browser), f"still logged in {lifetime} s after the login"
+        # A new login starts a new lifetime.
+        assert not is_anonymous(logged_in(short, remember=remember))
+    finally:
+        close_database(short)
+
+
 def forged_signed_session(app):
     """A cookie step 04 would take for alice's session: signed with this app's own key."""
     return SecureCookieSessionInterface().get_signing_serializer(app).dumps({"_user_id": "1", "_fresh": True})
@@ -343,3 +378,128 @@ def test_sessions_live_in_the_configured_store(app, database_url):
         assert not in_database, "with FLASK_REDIS_URL set, the session is still stored in the database"
     else:
         assert in_database, "the session id is nowhere in the step's database"
+
+
+# How long a session without a login may stay in the store: the CSRF token's
+# own lifetime (Flask-WTF's WTF_CSRF_TIME_LIMIT), an hour.
+ONE_HOUR = 3600
+
+
+def stored_expiries(app):
+    """Seconds until each session in the app's store expires, read from outside the app: {key: seconds}.
+
+    In Redis (the app's REDIS_URL, from FLASK_REDIS_URL): the TTL of each key
+    under the app's prefix. Else the expiry column of the app's sessions
+    table, which Flask-Session writes in UTC.
+    """
+    url = app.config.get("REDIS_URL")
+    if url:
+        import redis  # here, not on top: only steps with server sessions install it
+
+        client = redis.Redis.from_url(url)
+        try:
+            keys = client.scan_iter(match=f"{app.config['SESSION_KEY_PREFIX']}*")
+            return {key.decode(): client.ttl(key) for key in keys}
+        finally:
+            client.close()
+    import sqlalchemy as sa
+
+    (table,) = session_tables(app)
+    query = sa.text(f"SELECT session_id, expiry FROM {table}").columns(session_id=sa.String, expiry=sa.DateTime)
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        with engine.connect() as connection:
+            return {key: (expiry - now).total_seconds() for key, expiry in connection.execute(query)}
+    finally:
+        engine.dispose()
+
+
+def stored_expiry(app, browser):
+    """Seconds until the session of this browser expires in the store."""
+    sid = session_id(app, browser)
+    (seconds,) = [seconds for key, seconds in stored_expiries(app).items() if key.endswith(sid)]
+    return seconds
+
+
+@pytest.mark.contract(
+    "A session without a login (an anonymous visitor's, for a CSRF token) is stored for an hour at most, "
+    "in the database or in Redis"
+)
+@pytest.mark.features("login", "server-sessions", "csrf")
+def test_anonymous_sessions_are_stored_for_an_hour_at_most(app):
+    for _ in range(50):  # fifty visitors without a cookie: crawlers, say
+        assert app.test_client().get("/login").status_code == 200
+    expiries = stored_expiries(app)
+    # One session each, for its form's CSRF token...
+    assert len(expiries) == 50
+    # ...and none kept past that token's hour.
+    longest = max(expiries.values())
+    assert longest <= ONE_HOUR, f"an anonymous session is stored for {longest / 86400:.1f} days"
+
+
+@pytest.mark.contract(
+    "Logging in stores the session (under its new id) for PERMANENT_SESSION_LIFETIME, remembered or not; "
+    "the anonymous session after logout, for an hour at most"
+)
+@pytest.mark.features("login", "logout", "server-sessions", "remember", "csrf")
+@pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+def test_a_login_is_stored_for_the_full_lifetime(app, remember):
+    browser = app.test_client()
+    auth = AuthActions(browser)
+    auth.token()  # the login form: an anonymous session
+    assert stored_expiry(app, browser) <= ONE_HOUR
+    auth.login("alice", **({"remember": "y"} if remember else {}))
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    assert lifetime - 60 < stored_expiry(app, browser) <= lifetime
+    auth.logout()  # a new session, holding only the flashed "You have been logged out."
+    assert stored_expiry(app, browser) <= ONE_HOUR
+
+
+@pytest.mark.contract(
+    "A copy of an anonymous session's cookie, sent after the CSRF token's lifetime (WTF_CSRF_TIME_LIMIT, an hour) "
+    "unused, is a new, empty session"
+)
+@pytest.mark.features("login", "logout", "flash", "server-sessions", "csrf")
+def test_an_anonymous_session_ends_after_the_token_lifetime(app, create_app, test_config):
+    lifetime = 2  # seconds, in place of the hour
+    short = create_app(test_config | {"WTF_CSRF_TIME_LIMIT": lifetime})  # the same database as `app`
+    try:
+        browser = logged_in(short)
+        AuthActions(browser).logout()  # the session now holds only "You have been logged out."
+        old = session_id(short, browser)
+        assert session_data(short, old), "the session after logout holds nothing"
+        copy = copy_of(short, browser)
+        time.sleep(lifetime + 0.5)
+        page = copy.get("/login")
+        assert "You have been logged out." not in text(page.text)
+        renewed = session_cookie_from(short, page)
+        assert renewed is not None and renewed != old
+        assert session_data(short, old) == {}
+    finally:
+        close_database(short)
+
+
+@pytest.mark.contract(
+    "flask session_cleanup, run on a schedule, deletes the database store's expired sessions and keeps the live ones"
+)
+@pytest.mark.features("login", "server-sessions", "database", "remember", "csrf")
+def test_the_cleanup_deletes_expired_sessions_only(app, create_app, test_config):
+    lifetime = 2  # seconds an anonymous session lasts, in place of the hour
+    # The database store even when the suite keeps sessions in Redis, which deletes them by itself.
+    short = create_app(test_config | {"REDIS_URL": None, "WTF_CSRF_TIME_LIMIT": lifetime})
+    try:
+        for _ in range(5):
+            short.test_client().get("/login")
+        alice, bob = logged_in(short), logged_in(short, "bob", remember=True)
+        time.sleep(lifetime + 0.5)
+        before = stored_expiries(short)
+        expired = {key for key, seconds in before.items() if seconds <= 0}
+        # Still there: a database deletes nothing by itself.
+        assert len(expired) == 5 and len(before) == 7, before
+        result = CliRunner(short).invoke(args=["session_cleanup"])
+        assert result.exit_code == 0, result.output
+        assert set(stored_expiries(short)) == set(before) - expired
+        assert not is_anonymous(alice) and not is_anonymous(bob)
+    finally:
+        close_database(short)

@@ -34,6 +34,10 @@ def create_app(test_config=None):
         # one's cookie lasts as long. FLASK_PERMANENT_SESSION_LIFETIME=3 sets
         # it in seconds.
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        # However often it is used, a session ends this many seconds after
+        # its login, remembered or not (sessions.py): 30 days.
+        # FLASK_SESSION_ABSOLUTE_LIFETIME=3 sets it in a test.
+        SESSION_ABSOLUTE_LIFETIME=30 * 24 * 60 * 60,
         # Flask would send the cookie, and Flask-Session rewrite the stored
         # session, on every request, only to move the expiry: sessions.py
         # does that only when the expiry has grown stale.

@@ -13,6 +13,7 @@ share it.
 import re
 import time
 from datetime import datetime
+from datetime import timedelta
 
 from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
@@ -37,6 +38,12 @@ REFRESH_AFTER = 0.1
 
 # Kept inside each stored session: when it was last written.
 SAVED_AT = "_saved_at"
+
+# Where Flask-Login's login_user() keeps the user's id in the session.
+LOGIN = "_user_id"
+
+# Kept inside a logged-in session: when the login happened.
+LOGGED_IN_AT = "_logged_in_at"
 
 
 class StoredSession(db.Model):
@@ -64,6 +71,9 @@ class SlidingExpiry:
     - Ending a session (regenerate) works on an empty one too.
     - The expiry moves forward as the session is used, without a write on
       every request.
+    - A session without a login is kept for an hour at most.
+    - A login's session ends SESSION_ABSOLUTE_LIFETIME after the login,
+      however often it is used.
     """
 
     def open_session(self, app, request):
@@ -74,16 +84,26 @@ class SlidingExpiry:
         session = super().open_session(app, request)
         # Not part of what views see. dict.pop: taking it out is no change to save.
         session.saved_at = dict.pop(session, SAVED_AT, None)
+        logged_in_at = dict.get(session, LOGGED_IN_AT)
+        if logged_in_at is not None and time.time() - logged_in_at > app.config["SESSION_ABSOLUTE_LIFETIME"]:
+            # Used or not, this login is too old: over, on the server too.
+            # Whoever holds the cookie, or a copy, must log in again.
+            self._delete_session(self._get_store_id(session.sid))
+            return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
         return session
 
     def regenerate(self, session):
         """Give the session a new id and delete the old one from the store.
 
         Flask-Session's own regenerate() does nothing to an empty session; a
-        session emptied at logout would then keep its old id alive.
+        session emptied at logout would then keep its old id alive. The views
+        call this right after every login: a session that holds one now
+        notes the time, from which its absolute lifetime counts.
         """
         self._delete_session(self._get_store_id(session.sid))
         session.sid = self._generate_sid(self.sid_length)
+        if LOGIN in session:
+            session[LOGGED_IN_AT] = time.time()
         session.modified = True
 
     def save_session(self, app, session, response):
@@ -97,7 +117,7 @@ class SlidingExpiry:
         to a tenth of the lifetime early, never late.
         """
         if session:
-            lifetime = app.permanent_session_lifetime.total_seconds()
+            lifetime = self.stored_lifetime(app, session).total_seconds()
             saved_at = getattr(session, "saved_at", None)
             now = time.time()
             if session.modified or saved_at is None or now - saved_at > lifetime * REFRESH_AFTER:
@@ -107,9 +127,37 @@ class SlidingExpiry:
                 session.modified = True
         super().save_session(app, session, response)
 
+    def stored_lifetime(self, app, session):
+        """How long the store keeps this session after its last write.
+
+        A login keeps PERMANENT_SESSION_LIFETIME. Every other visitor gets a
+        session too, for the login form's CSRF token (or a flashed message),
+        and bots and crawlers are many: such a session is kept only as long
+        as its token is good for, WTF_CSRF_TIME_LIMIT (Flask-WTF's default:
+        an hour). Logging in gives the session a new id, stored for the full
+        lifetime.
+        """
+        lifetime = app.permanent_session_lifetime
+        token_life = app.config["WTF_CSRF_TIME_LIMIT"]  # None: a token lasts as long as its session
+        if LOGIN in session or token_life is None:
+            return lifetime
+        return min(lifetime, timedelta(seconds=token_life))
+
+    def _upsert_session(self, session_lifetime, session, store_id):
+        # Flask-Session stores every session for PERMANENT_SESSION_LIFETIME
+        # (session_lifetime); this hook of its stores is the one place to
+        # choose another.
+        super()._upsert_session(self.stored_lifetime(self.app, session), session, store_id)
+
 
 class DatabaseSessions(SlidingExpiry, SqlAlchemySessionInterface):
-    """Sessions in the app's own database (the default)."""
+    """Sessions in the app's own database (the default).
+
+    A database deletes nothing by itself: an expired row stays until its id
+    comes back, or until Flask-Session's command `flask session_cleanup`
+    (which its store adds to the app) deletes every expired row. Run it
+    every hour, from cron or a systemd timer: see the step's page.
+    """
 
     def __init__(self, app, **options):
         # Skips SqlAlchemySessionInterface.__init__, which would define its
