@@ -15,7 +15,7 @@ project = "Flask login steps"
 author = "the flask-login-steps authors"
 copyright = "2026, " + author
 
-extensions = ["myst_parser", "stepdocs", "attacks"]
+extensions = ["myst_parser", "stepdocs", "attacks", "consoles"]
 # The benchmark tables are included by benchmarks.md, not pages of their own.
 exclude_patterns = ["_build", "benchmarks/*.md"]
 # A cross-reference that leads nowhere is an error, not a broken link.
