@@ -61,6 +61,7 @@ The blocks of `step-install` and `readme-command` (stepdocs.py) are install
 lines: they are marked not run here, with the reason why.
 """
 
+import atexit
 import contextlib
 import fcntl
 import os
@@ -267,24 +268,30 @@ class Sandbox:
         bindir = str(Path(sys.executable).parent)
         # Nothing of the builder's Flask or gunicorn settings: the page's commands say it all.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "GUNICORN_"))}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(
             PATH=bindir + os.pathsep + env.get("PATH", ""),
             HOME=str(self.folder),
             TERM="dumb",
             # Output as it comes, as on a terminal, even when a command sends it to a file.
             PYTHONUNBUFFERED="1",
-            PYTHONDONTWRITEBYTECODE="1",
+            # Compiled modules go to one throwaway folder for the whole build: an environment
+            # installed without them (uv's default) would otherwise compile SQLAlchemy and the
+            # rest anew in every command, seconds each time.
+            PYTHONPYCACHEPREFIX=bytecode_cache(),
             FLASK_RUN_PORT=str(self.ports[5000]),
         )
         return env
 
-    def command(self, shown, substitutions):
+    def command(self, shown, substitutions, record=True):
         """The command to run for one shown on the page: substitutions made, shown ports made free."""
         command = shown
         for old, new in substitutions:
             if "{redis}" in new:
                 new = new.replace("{redis}", self.redis_url())
             command = command.replace(old, new)
+        if record:
+            self.scrubbed |= {int(port) for _, port in SHOWN_ADDRESS.findall(command)}
         return SHOWN_ADDRESS.sub(lambda m: f"{m.group(1)}:{self.ports[int(m.group(2))]}", command)
 
     def redis_url(self):
@@ -293,24 +300,30 @@ class Sandbox:
             self.redis.start()
         return self.redis.url
 
-    def shown(self, text):
-        """Output as the page shows it (the module's docstring says how); notes in `scrubbed` what that changed."""
+    def shown(self, text, record=True):
+        """Output as the page shows it (the module's docstring says how).
+
+        With `record`, notes in `scrubbed` what that changed, for the reader.
+        """
+        changed = set()
         if ANSI.search(text):
-            self.scrubbed.add("colours")
+            changed.add("colours")
             text = ANSI.sub("", text)
         if str(self.folder) in text:
-            self.scrubbed.add("path")
+            changed.add("path")
             text = text.replace(f"{self.folder}/", "").replace(str(self.folder), ".")
         for shown, free in self.ports.items():
             text, count = re.subn(rf":{free}\b", f":{shown}", text)
             if count:
-                self.scrubbed.add(shown)
+                changed.add(shown)
+        if record:
+            self.scrubbed |= changed
         return text
 
-    def serve(self, command, shown_port):
+    def serve(self, command, shown_port, record):
         server = Server(command, self, self.ports[shown_port])
         self.servers.append(server)
-        return self.shown(server.wait_until_ready())
+        return self.shown(server.wait_until_ready(), record)
 
     def stop_servers(self):
         while self.servers:
@@ -325,6 +338,14 @@ class Sandbox:
 
 # The sandbox of each page being read, by docname; closed once the page is read.
 PAGES = {}
+BYTECODE = []
+
+
+def bytecode_cache():
+    """The build's folder for compiled modules (PYTHONPYCACHEPREFIX), made on first use."""
+    if not BYTECODE:
+        BYTECODE.append(tempfile.mkdtemp(prefix="flask-login-steps-console-pycache-"))
+    return BYTECODE[0]
 
 
 def close_page(app, doctree):
@@ -334,8 +355,11 @@ def close_page(app, doctree):
 
 
 def close_all(*args):
+    """Once the build is over (or stopped): every page's servers and copies, and the compiled modules."""
     while PAGES:
         PAGES.popitem()[1].close()
+    while BYTECODE:
+        shutil.rmtree(BYTECODE.pop(), ignore_errors=True)
 
 
 def split_commands(text):
@@ -437,12 +461,15 @@ class Console(SphinxDirective):
                 sandbox.close()
 
     def execute_in(self, sandbox, commands, substitutions):
+        sandbox.scrubbed.clear()
         # (index among the shown commands or None for setup, its text, a server's shown port or None)
         steps = []
         for line in option_lines(self.options.get("setup")):
             server = line.endswith(" &")
             command = line.removesuffix(" &")
-            steps.append((None, sandbox.command(command, []), shown_port(command, None) if server else None))
+            steps.append(
+                (None, sandbox.command(command, [], record=False), shown_port(command, None) if server else None)
+            )
         for index, lines in enumerate(commands):
             shown = "\n".join(lines)
             last_and_server = "server" in self.options and index == len(commands) - 1
@@ -451,16 +478,15 @@ class Console(SphinxDirective):
         inputs = option_lines(self.options.get("input"))
         returncode = self.options.get("returncode", 0)
         outputs = {}
-        sandbox.scrubbed.clear()
         segment = []
 
         def run_segment():
             if not segment:
                 return
             script = "".join(f"{command}\n{STATUS_PRINT}\n" for _, command, _ in segment)
-            printed = sandbox.shown(converse(script, sandbox, inputs))
-            parts = STATUS.split(printed)
+            parts = STATUS.split(converse(script, sandbox, inputs))
             for (index, command, _), output, status in zip(segment, parts[0::2], parts[1::2], strict=False):
+                output = sandbox.shown(output, record=index is not None)
                 wanted = returncode if index is not None and index == len(commands) - 1 else 0
                 if int(status) != wanted:
                     raise ConsoleError(
@@ -470,7 +496,7 @@ class Console(SphinxDirective):
                     outputs[index] = output
             if len(parts) // 2 < len(segment):
                 stopped = sandbox.shown(segment[len(parts) // 2][1])
-                raise ConsoleError(f"the shell stopped before `{stopped}`:\n{parts[-1]}")
+                raise ConsoleError(f"the shell stopped before `{stopped}`:\n{sandbox.shown(parts[-1])}")
             segment.clear()
 
         for step in steps:
@@ -479,7 +505,7 @@ class Console(SphinxDirective):
                 segment.append(step)
                 continue
             run_segment()
-            output = sandbox.serve(command, port)
+            output = sandbox.serve(command, port, record=index is not None)
             if index is not None:
                 outputs[index] = output
         run_segment()
@@ -536,8 +562,8 @@ class Console(SphinxDirective):
                 said += nodes.literal(text=typed)
             said += nodes.Text(".")
         if "server" in self.options:
-            until = "until after this block" if "stop" in self.options else "to the end of the page"
-            said += nodes.Text(f" The server's output is what it had printed once it answered; it ran {until}.")
+            until = "after this block" if "stop" in self.options else "at the end of the page"
+            said += nodes.Text(f" The server's output is what it had printed once it answered; it was stopped {until}.")
         substitutions = [line.partition(" => ") for line in option_lines(self.options.get("substitute"))]
         if substitutions:
             said += nodes.Text(" Run with, in place of what is shown:")
@@ -626,4 +652,5 @@ def setup(app):
     app.connect("doctree-read", check_unmarked)
     app.connect("doctree-read", close_page)
     app.connect("build-finished", close_all)
+    atexit.register(close_all)  # a build stopped by an error or Ctrl+C leaves nothing running
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
