@@ -64,6 +64,8 @@ lines: they are marked not run here, with the reason why.
 import atexit
 import contextlib
 import fcntl
+import functools
+import importlib.util
 import os
 import pty
 import re
@@ -109,14 +111,13 @@ class ConsoleError(Exception):
     """A block that did not run as its page says: the message becomes a build warning."""
 
 
+@functools.cache
 def load_services():
-    """shared_tests/services.py: free ports, the throwaway redis-server, stopping processes."""
-    sys.path.insert(0, str(ROOT / "shared_tests"))
-    try:
-        import services
-    finally:
-        sys.path.remove(str(ROOT / "shared_tests"))
-    return services
+    """shared_tests/services.py: free ports, waiting for a port, the throwaway redis-server."""
+    spec = importlib.util.spec_from_file_location("consoles_services", ROOT / "shared_tests" / "services.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def open_terminal():
