@@ -26,7 +26,7 @@ the output lacks a line of `:expect:` (text to find, or `/a regex/`).
 How a block runs:
 
 - With bash, in a throwaway copy of the repository's steps/ (no instance
-  folders, no databases), which is also $HOME; one copy per page, so the
+  folders, no databases), with a throwaway $HOME; one copy per page, so the
   page's blocks build on each other, like a learner's terminal. A block
   with `:setup:` gets a copy of its own, removed after it.
 - In a pseudo-terminal of its own, as in a terminal window: click's hidden
@@ -54,7 +54,8 @@ How a block runs:
 
 What the output shown is changed in, and nothing else (the note under a block says which applied): the
 free ports are shown as the ports on the page, the throwaway copy's path as
-the repository's folder, and terminal colour codes are dropped. Dates,
+the repository's folder (its $HOME as ~), and terminal colour codes are
+dropped. Dates,
 process ids and random values are as that run printed them.
 
 The blocks of `step-install` and `readme-command` (stepdocs.py) are install
@@ -257,6 +258,9 @@ class Sandbox:
         self.folder = Path(tempfile.mkdtemp(prefix="flask-login-steps-console-"))
         ignore = shutil.ignore_patterns("instance", "__pycache__", "*.pyc", "*.sqlite", ".pytest_cache")
         shutil.copytree(ROOT / "steps", self.folder / "steps", ignore=ignore)
+        # $HOME too is throwaway (gunicorn keeps a control socket there), shown as ~.
+        self.home = self.folder / "home"
+        self.home.mkdir()
         (self.folder / ".venv").mkdir()
         (self.folder / ".venv" / "bin").symlink_to(Path(sys.executable).parent, target_is_directory=True)
         self.ports = {shown: self.services.free_port() for shown in SHOWN_PORTS}
@@ -272,7 +276,7 @@ class Sandbox:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(
             PATH=bindir + os.pathsep + env.get("PATH", ""),
-            HOME=str(self.folder),
+            HOME=str(self.home),
             TERM="dumb",
             # Output as it comes, as on a terminal, even when a command sends it to a file.
             PYTHONUNBUFFERED="1",
@@ -312,7 +316,7 @@ class Sandbox:
             text = ANSI.sub("", text)
         if str(self.folder) in text:
             changed.add("path")
-            text = text.replace(f"{self.folder}/", "").replace(str(self.folder), ".")
+            text = text.replace(str(self.home), "~").replace(f"{self.folder}/", "").replace(str(self.folder), ".")
         for shown, free in self.ports.items():
             text, count = re.subn(rf":{free}\b", f":{shown}", text)
             if count:
@@ -551,7 +555,7 @@ class Console(SphinxDirective):
             f"port {port} was a free port then, shown as {port}" for port in SHOWN_PORTS if port in self.scrubbed
         ]
         if "path" in self.scrubbed:
-            changes.append("the throwaway copy's path is shown as the repository's")
+            changes.append("the throwaway copy's path is shown as the repository's, its home folder as ~")
         if "colours" in self.scrubbed:
             changes.append("colour codes are left out")
         said += nodes.Text(" the output is that run's" + "".join(f"; {change}" for change in changes) + ".")
