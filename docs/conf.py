@@ -7,15 +7,16 @@ reload with `nox -s docs-serve`.
 import sys
 from pathlib import Path
 
-# The local extension in _ext/: repository paths in diffs, the README's
-# commands, a real session cookie, and the offline check.
+# The local extensions in _ext/: repository paths in diffs, the README's
+# commands, a real session cookie, and the offline check (stepdocs); attacks
+# on served steps (attacks); console blocks run at build time (consoles).
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "Flask login steps"
 author = "the flask-login-steps authors"
 copyright = "2026, " + author
 
-extensions = ["myst_parser", "stepdocs", "attacks"]
+extensions = ["myst_parser", "stepdocs", "attacks", "consoles"]
 # The benchmark tables are included by benchmarks.md, not pages of their own.
 exclude_patterns = ["_build", "benchmarks/*.md"]
 # A cross-reference that leads nowhere is an error, not a broken link.
@@ -31,10 +32,11 @@ html_theme = "furo"
 html_title = "Flask login steps"
 # Local stylesheets only (nothing from another host): diffs get whole-line
 # green and red bands, like a code-review page, in light and dark themes;
-# the contract's lines get a rule and quieter type for their tests.
+# the contract's lines get a rule and quieter type for their tests; the note
+# under a console block is small.
 # Listed as files, so the screenshots in _static/ are not copied twice.
-html_static_path = ["_static/diff.css", "_static/contract.css"]
-html_css_files = ["diff.css", "contract.css"]
+html_static_path = ["_static/diff.css", "_static/contract.css", "_static/consoles.css"]
+html_css_files = ["diff.css", "contract.css", "consoles.css"]
 # No "view page source" links to a copy of every page's Markdown.
 html_copy_source = False
 html_show_sourcelink = False
