@@ -463,3 +463,31 @@ if CAN_START_REDIS:
         # ...and failures count again.
         fail(browser(app, "198.51.100.1"), "alice", PER_USERNAME)
         assert browser(app, "203.0.113.9").login("alice").status_code == 429
+
+    @pytest.mark.contract(
+        "When the sessions' Redis stops taking writes in the middle of a request (logging out rewrites the session), "
+        "the answer is the 503 page, never a 500"
+    )
+    @pytest.mark.features("logout", "server-sessions", "rate-limits")
+    def test_a_redis_that_stops_taking_writes_is_no_500(step, create_app, test_config, own_redis, caplog):
+        """CLIENT PAUSE ... WRITE: reads answer (the session, the check before every page), writes wait."""
+        import redis  # here, not on top: only steps with server sessions install it
+
+        app = create_app(test_config | REDIS_HOLDS["sessions-and-counts"](own_redis.url) | {"TESTING": False})
+        try:
+            add_users(app, step)
+            alice = AuthActions(app.test_client())
+            assert logged_in(alice.login("alice"))
+            token = alice.token()
+            admin = redis.Redis.from_url(own_redis.url)
+            # Longer than any timeout of the app's: every write it tries meanwhile fails.
+            admin.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+            try:
+                response = alice._client.post("/logout", data={"csrf_token": token})
+            finally:
+                admin.execute_command("CLIENT", "UNPAUSE")
+                admin.close()
+            assert_outage_page(response, "POST /logout")
+            assert not [record.getMessage() for record in caplog.records if record.exc_info]
+        finally:
+            close_database(app)
