@@ -7,6 +7,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -71,7 +72,9 @@ class RedisServer:
     """A redis-server of our own in a temporary folder, on a free loopback port.
 
     `start()`, `stop()` and `start()` again on the same port: a test can take
-    Redis away under a running app and bring it back. With `durable=True` it
+    Redis away under a running app and bring it back. `pause()` and
+    `resume()` freeze it and let it go on: a Redis that takes connections
+    and never answers, as a stuck one does. With `durable=True` it
     keeps its data across that (an append-only file); otherwise nothing is
     ever written to disk. `close()` stops it and removes its folder.
     """
@@ -92,8 +95,15 @@ class RedisServer:
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_port(self.port, self.process, "redis-server")
 
+    def pause(self):
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self):
         if self.process is not None and self.process.poll() is None:
+            self.resume()  # a paused server would not act on SIGTERM
             self.process.terminate()  # redis-server writes its append-only file and exits
             self.process.wait(timeout=30)
 

@@ -7,6 +7,7 @@ A test client stands for one client address through `environ_base`.
 """
 
 import http.cookiejar
+import logging
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -25,6 +27,7 @@ from conftest import close_database
 from pages import csrf_token
 from pages import links
 from pages import text
+from services import RedisServer
 from services import free_port
 from services import redis_server
 from services import stop_process
@@ -241,20 +244,32 @@ def test_hostile_login_bodies_are_counted(app, body):
     assert logged_in(browser(app, "203.0.113.9").login("alice"))
 
 
-@pytest.mark.contract("When the store of counts does not answer, POST /login gets a page, never a 500 or a traceback")
+def assert_outage_page(response, what="the answer"):
+    """The answer while Redis does not answer: 503 and Retry-After, a page in the site's layout, no traceback."""
+    assert response.status_code == 503, f"{what}: {response.status_code}, {text(response.text)[:200]}"
+    assert response.mimetype == "text/html"
+    retry_after(response)
+    # The layout's header: the home link, and the way to log in (or to the profile, for someone logged in).
+    shown = set(links(response.text))
+    assert "/" in shown and shown & {"/login", "/profile"}, f"the 503 page lacks the site's navigation: {shown}"
+    assert "try again" in text(response.text).lower()
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.contract(
+    "When the store of counts does not answer, every page answers 503 with a page, and no login goes through, "
+    "never a 500 or a traceback"
+)
 @pytest.mark.features("login", "rate-limits")
 def test_a_store_that_does_not_answer_is_no_500(step, create_app, test_config):
     # A Redis URL where nothing listens: the store fails on every request.
     app = create_app(test_config | {"RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{free_port()}/0"})
     try:
-        # Fail open (the login works) or closed (503, try later): the app's choice; never a 500.
+        add_users(app, step)
+        # Closed: no password is checked uncounted, not even the right one.
         for username, password in [("alice", "not the password"), ("alice", USERS["alice"]["password"])]:
-            response = AuthActions(app.test_client()).login(username, password)
-            assert response.status_code in (200, 302, 303, 503), response.status_code
-            assert "Traceback" not in response.text
-            if response.status_code == 503:
-                assert "/login" in links(response.text)  # a page in the site's layout, with a way on
-        assert app.test_client().get("/login").status_code == 200  # the pages still show
+            assert_outage_page(AuthActions(app.test_client()).login(username, password))
+        assert_outage_page(app.test_client().get("/login"))  # and the form says so before it is filled in
     finally:
         close_database(app)
 
@@ -355,3 +370,124 @@ if CAN_REACH_REDIS:
         finally:
             for server in servers:
                 server.stop()
+
+
+# The outage tests below start a redis-server of their own, and stop or
+# pause it under the running app, whatever FLASK_REDIS_URL says: under
+# `nox -s tests-redis` they would only repeat themselves, so they are
+# collected once, in the plain run, and not at all without redis-server.
+CAN_START_REDIS = bool(redis_server()) and not os.environ.get("FLASK_REDIS_URL")
+
+# What that Redis holds: the counts alone (the sessions in the step's
+# database), or the sessions and the counts, as FLASK_REDIS_URL does.
+REDIS_HOLDS = {
+    "counts": lambda url: {"REDIS_URL": None, "RATELIMIT_STORAGE_URI": url},
+    "sessions-and-counts": lambda url: {"REDIS_URL": url},
+}
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own, to stop or pause under the app."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=list(REDIS_HOLDS))
+def redis_app(request, step, create_app, test_config, own_redis):
+    """The step's app, alice and bob in its database, keeping the counts (and perhaps the sessions) in `own_redis`.
+
+    TESTING is off, as on a server: an error becomes a 500 and a traceback
+    in the log, as a visitor would meet it, not an exception in the test.
+    """
+    app = create_app(test_config | REDIS_HOLDS[request.param](own_redis.url) | {"TESTING": False})
+    add_users(app, step)
+    yield app
+    close_database(app)
+
+
+def visit(app, method, path, cookie=None, form=None):
+    """One request from a browser of its own, holding the session cookie `cookie` if any: (answer, seconds)."""
+    client = app.test_client()
+    if cookie is not None:
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    started = time.monotonic()
+    response = client.open(path, method=method, data=form)
+    return response, time.monotonic() - started
+
+
+if CAN_START_REDIS:
+
+    @pytest.mark.contract(
+        "When Redis does not answer (stopped or paused), whether it holds the counts alone or the sessions too, "
+        "every page answers 503 within a second or two, never a 500; a login sent meanwhile does not go through; "
+        "the next request after Redis is back works"
+    )
+    @pytest.mark.features("login", "profile", "registration", "server-sessions", "rate-limits")
+    @pytest.mark.parametrize("outage", ["stopped", "paused"])
+    def test_while_redis_does_not_answer_every_page_is_503(redis_app, own_redis, outage, caplog):
+        """Paused (SIGSTOP) is the harder case: Redis takes the connection and never answers."""
+        app = redis_app
+        name = app.config["SESSION_COOKIE_NAME"]
+        alice = app.test_client()
+        assert logged_in(AuthActions(alice).login("alice"))
+        # bob opens the login form before the outage, and sends it, with the right password, during it.
+        bob = app.test_client()
+        form = {"username": "bob", "password": USERS["bob"]["password"], "csrf_token": AuthActions(bob).token()}
+        visits = [
+            ("GET", path, cookie)
+            for path in ("/", "/login", "/register", "/profile")
+            for cookie in (None, alice.get_cookie(name).value)
+        ]
+        visits.append(("POST", "/login", bob.get_cookie(name).value, form))
+        own_redis.stop() if outage == "stopped" else own_redis.pause()
+        try:
+            # All at once, each from a browser of its own: a paused Redis costs each one its timeout.
+            with ThreadPoolExecutor(len(visits)) as pool:
+                answers = list(pool.map(lambda one: visit(app, *one), visits))
+        finally:
+            own_redis.start() if outage == "stopped" else own_redis.resume()
+        for (method, path, cookie, *_), (response, seconds) in zip(visits, answers, strict=True):
+            what = f"{method} {path} {'with' if cookie else 'without'} a session cookie"
+            assert_outage_page(response, what)
+            assert seconds < 2, f"{what} took {seconds:.1f} s to answer"
+        # One line in the log for each at most, and no traceback.
+        assert not [record.getMessage() for record in caplog.records if record.exc_info]
+        assert len([record for record in caplog.records if record.levelno >= logging.ERROR]) <= len(visits)
+        # Redis is back: bob's login did not go through, and he can log in now...
+        assert bob.get("/profile").status_code in (302, 303)
+        assert logged_in(AuthActions(bob).login("bob"))
+        assert bob.get("/profile").status_code == 200
+        # ...and failures count again.
+        fail(browser(app, "198.51.100.1"), "alice", PER_USERNAME)
+        assert browser(app, "203.0.113.9").login("alice").status_code == 429
+
+    @pytest.mark.contract(
+        "When the sessions' Redis stops taking writes in the middle of a request (logging out rewrites the session), "
+        "the answer is the 503 page, never a 500"
+    )
+    @pytest.mark.features("logout", "server-sessions", "rate-limits")
+    def test_a_redis_that_stops_taking_writes_is_no_500(step, create_app, test_config, own_redis, caplog):
+        """CLIENT PAUSE ... WRITE: reads answer (the session, the check before every page), writes wait."""
+        import redis  # here, not on top: only steps with server sessions install it
+
+        app = create_app(test_config | REDIS_HOLDS["sessions-and-counts"](own_redis.url) | {"TESTING": False})
+        try:
+            add_users(app, step)
+            alice = AuthActions(app.test_client())
+            assert logged_in(alice.login("alice"))
+            token = alice.token()
+            admin = redis.Redis.from_url(own_redis.url)
+            # Longer than any timeout of the app's: every write it tries meanwhile fails.
+            admin.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+            try:
+                response = alice._client.post("/logout", data={"csrf_token": token})
+            finally:
+                admin.execute_command("CLIENT", "UNPAUSE")
+                admin.close()
+            assert_outage_page(response, "POST /logout")
+            assert not [record.getMessage() for record in caplog.records if record.exc_info]
+        finally:
+            close_database(app)

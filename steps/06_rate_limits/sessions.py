@@ -19,7 +19,10 @@ from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from sqlalchemy import DateTime
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from .extensions import db
+from .views import outage_page
 
 # What secrets.token_urlsafe() makes, and no longer: anything else in the
 # cookie was not issued here, and is not worth a look-up in the store.
@@ -81,7 +85,16 @@ class SlidingExpiry:
         if cookie is not None and not SESSION_ID.match(cookie):
             # Garbage, huge, non-ASCII: nobody issued this. A new, empty session.
             return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
-        session = super().open_session(app, request)
+        try:
+            session = super().open_session(app, request)
+        except RedisError as error:
+            # The store does not answer. This runs before Flask's error
+            # handlers can catch anything: hand over an empty session marked
+            # so, and views.stores_answer() answers 503 before any view runs.
+            app.logger.error("session store unavailable: %s", error.__class__.__name__)
+            session = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            session.unavailable = True
+            return session
         # Not part of what views see. dict.pop: taking it out is no change to save.
         session.saved_at = dict.pop(session, SAVED_AT, None)
         logged_in_at = dict.get(session, LOGGED_IN_AT)
@@ -116,6 +129,8 @@ class SlidingExpiry:
         has passed since it was last written. The price: a session may end up
         to a tenth of the lifetime early, never late.
         """
+        if getattr(session, "unavailable", False):
+            return  # nothing to save, and nowhere to save it
         if session:
             lifetime = self.stored_lifetime(app, session).total_seconds()
             saved_at = getattr(session, "saved_at", None)
@@ -125,7 +140,18 @@ class SlidingExpiry:
                 # remembered session's cookie is sent again with a new date.
                 dict.__setitem__(session, SAVED_AT, now)
                 session.modified = True
-        super().save_session(app, session, response)
+        try:
+            super().save_session(app, session, response)
+        except RedisError as error:
+            # The store went away during this request. Flask's error handlers
+            # are behind us, so the answer itself becomes the 503 page: not a
+            # "logged in" redirect for a login that was never stored.
+            app.logger.error("session store unavailable: %s", error.__class__.__name__)
+            response.status_code = 503
+            response.set_data(outage_page())
+            response.mimetype = "text/html"
+            response.headers.pop("Location", None)
+            response.headers["Retry-After"] = "30"
 
     def stored_lifetime(self, app, session):
         """How long the store keeps this session after its last write.
@@ -182,7 +208,13 @@ def init_app(app):
     }
     url = app.config.get("REDIS_URL")
     if url:
-        client = Redis.from_url(url)
+        # A Redis that does not answer (stopped, or stuck: it takes the
+        # connection and never replies): each call gives up after a second
+        # (not redis-py's 5 s), and is sent once more, at once, on a new
+        # connection only if its own broke during the call (Redis restarting,
+        # say). A timeout is not tried again: a stuck Redis would cost twice.
+        once_more = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=once_more)
         try:
             client.ping()
         except RedisError as error:

@@ -17,6 +17,7 @@ from flask_login import login_user
 from flask_login import logout_user
 from flask_wtf.csrf import CSRFError
 from limits.errors import StorageError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import InternalServerError
 
@@ -246,17 +247,41 @@ def too_many_requests(error):
     return render_template("429.html", wait=in_words(seconds)), 429, {"Retry-After": str(seconds)}
 
 
+def stores_answer():
+    """Before anything else: when the session store or the store of counts does not answer, the 503 page.
+
+    On every page, not only when logging in: a form that cannot be sent is
+    not worth showing, and the site says the same whatever Redis holds.
+    create_app() runs this before every other before_request function: the
+    CSRF check would otherwise answer 400, with no session to go by.
+    """
+    if getattr(session, "unavailable", False):  # sessions.py could not read it (and logged why)
+        return outage_page(), 503, {"Retry-After": "30"}
+    # A round trip to Redis; with the counts in memory, nothing to ask.
+    if not limiter.storage.check():
+        current_app.logger.error("rate-limit store unavailable")
+        return outage_page(), 503, {"Retry-After": "30"}
+    return None
+
+
 @bp.app_errorhandler(StorageError)
 def limits_unavailable(error):
     """The store of counts (Redis) does not answer: refuse the request, with a page.
 
     This fails closed. With no counts there is no limit, and failing open
     would give unlimited guesses to anyone who can overload the store. The
-    price: nobody logs in or signs up until the store is back (no restart
-    needed); every other page works as before.
+    price: the site answers 503 until the store is back (no restart
+    needed).
     """
     current_app.logger.error("rate-limit store unavailable: %r", error.storage_error)
-    return render_template("503.html"), 503, {"Retry-After": "60"}
+    return outage_page(), 503, {"Retry-After": "30"}
+
+
+@bp.app_errorhandler(RedisError)
+def sessions_unavailable(error):
+    """The sessions' Redis went away during a view (logging in or out rewrites the session): the same page."""
+    current_app.logger.error("session store unavailable: %s", error.__class__.__name__)
+    return outage_page(), 503, {"Retry-After": "30"}
 
 
 @bp.app_errorhandler(InternalServerError)
@@ -265,3 +290,8 @@ def server_error(error):
     if isinstance(error.original_exception, StorageError):
         return limits_unavailable(error.original_exception)
     return error
+
+
+def outage_page():
+    """The 503 page, in the site's layout."""
+    return render_template("503.html")

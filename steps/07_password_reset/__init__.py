@@ -6,6 +6,9 @@ from pathlib import Path
 
 from flask import Flask
 from limits import parse_many
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 from .extensions import bcrypt
 from .extensions import csrf
@@ -103,9 +106,12 @@ def create_app(test_config=None):
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {
         # Any store error as one exception, limits.errors.StorageError.
         "wrap_exceptions": True,
-        # A Redis that does not answer: give up after 2 s (redis-py waits 5 s).
-        "socket_connect_timeout": 2,
-        "socket_timeout": 2,
+        # A Redis that does not answer: give up after 1 s (redis-py waits 5 s),
+        # as the sessions' client does (sessions.py); send a call once more,
+        # at once, only if its connection broke (Redis restarting, say).
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
     }
 
@@ -129,6 +135,8 @@ def create_app(test_config=None):
     sessions.init_app(app)
 
     app.register_blueprint(views.bp)
+    # First of all the before_request functions: a 503 page while a store does not answer.
+    app.before_request_funcs.setdefault(None, []).insert(0, views.stores_answer)
     app.cli.add_command(commands.create_user)
     with app.app_context():
         db.create_all()  # makes the tables (users, sessions) on first start; no-op after

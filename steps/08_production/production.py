@@ -10,10 +10,7 @@ import logging
 
 from flask import Blueprint
 from flask import current_app
-from flask import g
-from flask import render_template
 from flask import request
-from flask import session
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError
@@ -24,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import db
 from .extensions import limiter
-from .extensions import login_manager
+from .views import outage_page
 
 bp = Blueprint("production", __name__)
 
@@ -37,8 +34,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
-# The errors of a database or Redis that does not answer (stopped, restarting, unreachable).
-OUTAGES = (RedisError, OperationalError, InterfaceError, PoolTimeout)
+# The errors of a database that does not answer (stopped, restarting,
+# unreachable). Redis's have had the 503 page since step 06 (views.py).
+OUTAGES = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def configure(app):
@@ -74,16 +72,13 @@ def configure(app):
 
 
 def init_app(app):
-    """The headers, the log level, the health check and the outage page."""
+    """The headers, the log level, the health check and the outage page for the database."""
     app.register_blueprint(bp)
     app.after_request(security_headers)
     # Logins, logouts, lockouts, resets are INFO lines (views.log_event);
     # Python shows only WARNING and up unless told. Keep a level set elsewhere.
     if app.logger.level == logging.NOTSET:
         app.logger.setLevel(logging.INFO)
-    # First of all the before_request functions: the CSRF check and the
-    # limits would otherwise answer 400 or count, with no session to go by.
-    app.before_request_funcs.setdefault(None, []).insert(0, session_store_answered)
     for error in OUTAGES:
         app.register_error_handler(error, storage_unavailable)
 
@@ -133,26 +128,9 @@ def healthz():
     return "ok\n", 200, {"Content-Type": "text/plain"}
 
 
-def session_store_answered():
-    """A session the store could not read (sessions.py marks it): answer 503 before any view runs."""
-    if getattr(session, "unavailable", False) and request.endpoint != "production.healthz":
-        return outage_page(), 503, {"Retry-After": "30"}
-    return None
-
-
 def storage_unavailable(error):
-    """The database or Redis failed during a view: the outage page, not a 500."""
+    """The database failed during a view: the outage page, not a 500."""
     current_app.logger.error("storage unavailable: %s", error.__class__.__name__)
     with contextlib.suppress(SQLAlchemyError):
         db.session.rollback()
     return outage_page(), 503, {"Retry-After": "30"}
-
-
-def outage_page():
-    """The 503 page, in the site's layout, drawn without asking the database anything.
-
-    The layout asks who is logged in; with the database gone that would fail
-    again, so for this page everyone is anonymous.
-    """
-    g._login_user = login_manager.anonymous_user()
-    return render_template("unavailable.html")

@@ -20,6 +20,7 @@ from flask_session.redis import RedisSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
 from sqlalchemy import DateTime
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from .extensions import db
-from .production import outage_page
+from .views import outage_page
 
 # What secrets.token_urlsafe() makes, and no longer: anything else in the
 # cookie was not issued here, and is not worth a look-up in the store.
@@ -90,7 +91,7 @@ class SlidingExpiry:
         except (RedisError, SQLAlchemyError) as error:
             # The store does not answer. This runs before Flask's error
             # handlers can catch anything: hand over an empty session marked
-            # so, and production.py answers 503 before any view runs.
+            # so, and views.stores_answer() answers 503 before any view runs.
             app.logger.error("session store unavailable: %s", error.__class__.__name__)
             session = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
             session.unavailable = True
@@ -225,10 +226,13 @@ def init_app(app):
     }
     url = app.config.get("REDIS_URL")
     if url:
-        # A Redis that does not answer: each call gives up after a second (not
-        # redis-py's 5 s), and is sent once more, at once, on a new connection
-        # if its own broke during the call (Redis restarting, say).
-        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 1))
+        # A Redis that does not answer (stopped, or stuck: it takes the
+        # connection and never replies): each call gives up after a second
+        # (not redis-py's 5 s), and is sent once more, at once, on a new
+        # connection only if its own broke during the call (Redis restarting,
+        # say). A timeout is not tried again: a stuck Redis would cost twice.
+        once_more = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1, retry=once_more)
         try:
             client.ping()
         except RedisError as error:
