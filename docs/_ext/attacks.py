@@ -74,6 +74,8 @@ class Served:
             }
             | (config or {})
         )
+        # Step 08 logs every login and failure; the transcript shows them already.
+        self.app.logger.setLevel(logging.ERROR)
         for name, (password, email) in USERS.items() if "database" in self.step.features else ():
             args = ["create-user", name] + (["--email", email] if "email" in self.step.features else [])
             with self.app.app_context():  # as `flask` runs every command
