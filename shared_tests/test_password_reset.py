@@ -27,6 +27,7 @@ from pages import password_field_problems
 from pages import text
 from served import Browser
 from served import Server
+from smtp_capture import body as body_of
 from smtp_capture import links as links_in
 from smtp_capture import smtp_server
 
@@ -237,6 +238,10 @@ def test_a_completed_reset_emails_a_notice(app, inbox):
     [notice] = inbox.wait_for(2)[1:]
     assert notice.envelope_to == [USERS["alice"]["email"]]
     assert "password" in notice["Subject"].lower()
+    # A reset ended every session, this browser's too: the notice says so.
+    words = " ".join(body_of(notice).split())
+    assert "every session of your account has ended" in words
+    assert "other session" not in words
     # A way to take the account back, and not the used link again.
     assert [path_of(url) for url in links_in(notice)] == ["/reset-password"]
 
@@ -634,6 +639,7 @@ def test_a_change_keeps_this_session_and_ends_the_others(app, inbox, remember):
     [notice] = inbox.wait_for(1)
     assert notice.envelope_to == [USERS["alice"]["email"]]
     assert "password" in notice["Subject"].lower()
+    assert "every other session of your account has ended" in " ".join(body_of(notice).split())
 
 
 @pytest.mark.contract("POST /reset-password is limited per client address: over the limit, 429 with Retry-After")

@@ -279,11 +279,19 @@ def reset_request():
     return render_template("reset_request.html", form=form, sent=sent)
 
 
-def notify_password_changed(user):
-    """Email the owner that the password changed: if it was not them, they learn it, and how to take it back."""
+def notify_password_changed(user, reset=False):
+    """Email the owner that the password changed: if it was not them, they learn it, and how to take it back.
+
+    `reset`: set with a link, which ended every session of the user, not all but this one.
+    """
     link = url_for("views.reset_request", _external=True)
     send_email(
-        user.email, "Your password has been changed", "email/password_changed.txt", username=user.username, link=link
+        user.email,
+        "Your password has been changed",
+        "email/password_changed.txt",
+        username=user.username,
+        link=link,
+        reset=reset,
     )
 
 
@@ -302,7 +310,7 @@ def reset_password(token):
             return redirect(url_for("views.reset_request"))
         # This browser's session ends too, whoever was logged in here.
         end_session()
-        notify_password_changed(user)
+        notify_password_changed(user, reset=True)
         log_event("password reset", user)
         flash("Your password has been changed. Please log in.", "success")
         return redirect(url_for("views.login"))
