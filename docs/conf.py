@@ -9,14 +9,15 @@ from pathlib import Path
 
 # The local extensions in _ext/: repository paths in diffs, the README's
 # commands, a real session cookie, and the offline check (stepdocs); attacks
-# on served steps (attacks); console blocks run at build time (consoles).
+# on served steps (attacks); console blocks run at build time (consoles); the
+# OWASP ASVS rows of docs/asvs.md and the tests that prove them (asvs).
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "Flask login steps"
 author = "the flask-login-steps authors"
 copyright = "2026, " + author
 
-extensions = ["myst_parser", "stepdocs", "attacks", "consoles"]
+extensions = ["myst_parser", "stepdocs", "attacks", "consoles", "asvs"]
 # The benchmark tables are included by benchmarks.md, not pages of their own.
 exclude_patterns = ["_build", "benchmarks/*.md"]
 # A cross-reference that leads nowhere is an error, not a broken link.

@@ -65,6 +65,7 @@ def pytest_configure(config):
             raise pytest.UsageError(str(error)) from None
     config.steps = steps
     config.addinivalue_line("markers", "contract(line): the line of the contract this test checks, for --app-path")
+    config.addinivalue_line("markers", "asvs(*ids): the OWASP ASVS 5.0 requirements this test proves (docs/asvs.md)")
     if config.getoption("app_path"):
         # A learner's own app in place of the steps; --as-step says which contract.
         config.steps = learner_app(config, steps, _modules)

@@ -37,6 +37,7 @@ def reset_path(inbox, already):
     "auth-log", "login", "logout", "logout-everywhere", "rate-limits", "password-reset", "change-password"
 )
 @pytest.mark.parametrize("behind_proxy", [False, True], ids=["direct", "behind-proxy"])
+@pytest.mark.asvs("16.2.1", "16.2.5", "16.3.1", "16.3.3", "16.4.1")
 def test_authentication_events_are_logged(step, create_app, test_config, monkeypatch, caplog, behind_proxy):
     if behind_proxy:
         monkeypatch.setenv("FLASK_PROXY_COUNT", "1")

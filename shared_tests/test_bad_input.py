@@ -60,6 +60,7 @@ def send(client, path, method, body, content_type):
 @pytest.mark.contract("Bad input to POST /login gets a 4xx or the form again, never a 500")
 @pytest.mark.features("login")
 @pytest.mark.parametrize(("case", "method", "body", "content_type"), REQUESTS, ids=[r[0] for r in REQUESTS])
+@pytest.mark.asvs("16.5.1")
 def test_hostile_login_posts(client, auth, case, method, body, content_type):
     response = send(client, "/login", method, body, content_type)
     assert response.status_code < 500
@@ -104,6 +105,7 @@ def test_hostile_logout_posts(client, case, method, body, content_type):
         "/profile/",
     ],
 )
+@pytest.mark.asvs("16.5.1")
 def test_hostile_get_paths(client, path):
     response = client.get(path)
     assert response.status_code < 500

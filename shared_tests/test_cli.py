@@ -66,6 +66,7 @@ def test_create_user_refuses_passwords_over_72_bytes(step, app, runner, password
 )
 @pytest.mark.features("registration")
 @pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+@pytest.mark.asvs("6.2.4")
 def test_create_user_refuses_a_common_or_too_long_password(step, runner, database_url, password, words):
     result = create_user(runner, step, "carol", password)
     assert result.exit_code != 0
@@ -78,6 +79,7 @@ def test_create_user_refuses_a_common_or_too_long_password(step, runner, databas
 
 @pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
 @pytest.mark.features("registration", "login")
+@pytest.mark.asvs("6.2.9")
 def test_create_user_takes_a_64_character_password(step, app, runner):
     result = create_user(runner, step, "carol", LONGEST_PASSWORD)
     assert result.exit_code == 0, result.output

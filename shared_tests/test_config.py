@@ -34,6 +34,7 @@ def cheap_hashing(monkeypatch):
 
 @pytest.mark.contract("No secret key in the code: each copy of the app makes its own random key")
 @pytest.mark.features("login")
+@pytest.mark.asvs("9.1.3")
 def test_no_secret_key_in_the_code(fresh_copy, cheap_hashing):
     """Two copies of the same code must not share a key: each makes its own."""
     first, other = fresh_copy().secret_key, fresh_copy("other").secret_key
@@ -63,6 +64,7 @@ def test_two_steps_side_by_side_share_no_database(step, fresh_copy, cheap_hashin
 
 @pytest.mark.contract("Configuration comes from FLASK_ environment variables, e.g. FLASK_SECRET_KEY")
 @pytest.mark.features("login")
+@pytest.mark.asvs("9.1.3")
 def test_secret_key_from_the_environment(fresh_copy, cheap_hashing, monkeypatch):
     monkeypatch.setenv("FLASK_SECRET_KEY", "from-the-environment")
     assert fresh_copy().secret_key == "from-the-environment"

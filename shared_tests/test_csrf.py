@@ -38,6 +38,7 @@ POSTS = [
 @pytest.mark.features("csrf")
 @pytest.mark.parametrize(("path", "data", "needs"), POSTS, ids=[p[0] for p in POSTS])
 @pytest.mark.parametrize("token", ["missing", "empty", "wrong", "from-another-browser"])
+@pytest.mark.asvs("3.5.1")
 def test_post_without_a_valid_token_is_refused(step, app, client, path, data, needs, token):
     require(step, *needs)
     client.get("/login")  # the session now has a token; the request below lacks it
@@ -56,6 +57,7 @@ def test_post_without_a_valid_token_is_refused(step, app, client, path, data, ne
 
 @pytest.mark.contract("Every POST needs a valid csrf_token; without one the answer is 400")
 @pytest.mark.features("csrf", "logout")
+@pytest.mark.asvs("3.5.1")
 def test_logout_without_a_token_keeps_you_logged_in(client, auth):
     auth.login("alice")
     assert client.post("/logout").status_code == 400
@@ -69,6 +71,7 @@ LOGGED_IN_PAGES = [("/", ()), ("/profile", ("profile",)), ("/change-password", (
 @pytest.mark.contract("Every page for a logged-in user has the log-out button, whose form carries a working csrf_token")
 @pytest.mark.features("csrf", "logout")
 @pytest.mark.parametrize(("path", "needs"), LOGGED_IN_PAGES, ids=[p[0] for p in LOGGED_IN_PAGES])
+@pytest.mark.asvs("7.4.4")
 def test_logout_button_carries_a_token(step, client, auth, path, needs):
     require(step, *needs)
     auth.login("alice")

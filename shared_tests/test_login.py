@@ -41,6 +41,7 @@ def test_login_success_redirects_to_profile(client, auth, username):
         ("alice", "WONDERLAND"),  # passwords are case-sensitive
     ],
 )
+@pytest.mark.asvs("6.2.8")
 def test_login_failure_shows_the_same_message(client, auth, username, password):
     response = auth.login(username, password)
     assert response.status_code == 200
@@ -77,6 +78,7 @@ def session_cookie(client, app):
 @pytest.mark.contract("The session holds the user id, never the password or its hash")
 @pytest.mark.features("login")
 @pytest.mark.parametrize("username", USERS)
+@pytest.mark.asvs("14.3.3")
 def test_session_holds_the_user_id_and_nothing_secret(step, client, auth, app, username):
     auth.login(username)
     cookie = session_cookie(client, app).value
@@ -100,6 +102,7 @@ def test_session_holds_the_user_id_and_nothing_secret(step, client, auth, app, u
 
 @pytest.mark.contract("Logging in starts a fresh session")
 @pytest.mark.features("login")
+@pytest.mark.asvs("7.2.2", "7.2.4")
 def test_login_starts_a_fresh_session(client, auth, app):
     """Session fixation: nothing planted in the session before login survives it."""
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], plant_session(app, {"planted": "by an attacker"}))
@@ -122,6 +125,7 @@ def test_login_starts_a_fresh_session(client, auth, app):
         pytest.param(lambda value, app: forged_with_other_key(app), id="signed-with-another-key"),
     ],
 )
+@pytest.mark.asvs("7.2.1", "9.1.1")
 def test_tampered_session_cookie_is_anonymous(client, auth, app, forge):
     auth.login("alice")
     name = app.config["SESSION_COOKIE_NAME"]
@@ -158,6 +162,7 @@ def forged_with_other_key(app):
 
 @pytest.mark.contract("The session cookie is HttpOnly and SameSite=Lax")
 @pytest.mark.features("login")
+@pytest.mark.asvs("3.3.2", "3.3.4")
 def test_session_and_cookie_flags(client, auth, app):
     """The session cookie is out of JavaScript's reach and not sent by other sites' forms."""
     response = auth.login("alice")

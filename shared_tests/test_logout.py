@@ -32,6 +32,7 @@ def test_profile_anonymous_flashes_please_log_in(client):
 
 @pytest.mark.contract("POST /logout logs you out and redirects")
 @pytest.mark.features("login", "logout", "profile")
+@pytest.mark.asvs("7.4.1")
 def test_logout_logs_out(client, auth):
     auth.login("alice")
     response = auth.logout()
@@ -51,6 +52,7 @@ def test_logout_anonymous_redirects(auth):
     ("path", "needs"), [("/logout", ()), ("/logout-everywhere", ("logout-everywhere",))], ids=["logout", "everywhere"]
 )
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
+@pytest.mark.asvs("3.5.3")
 def test_logout_by_get_is_not_allowed(step, client, auth, logged_in, path, needs):
     """A link, an <img> or a prefetch must not log anybody out."""
     require(step, *needs)

@@ -29,6 +29,7 @@ def test_home_anonymous_links_to_register(client):
 @pytest.mark.contract("GET / when logged in: 200, shows the username and a log-out button")
 @pytest.mark.features("login", "logout")
 @pytest.mark.parametrize("username", USERS)
+@pytest.mark.asvs("7.4.4")
 def test_home_logged_in_shows_username_and_logout_button(client, auth, username):
     auth.login(username)
     response = client.get("/")
@@ -41,6 +42,7 @@ def test_home_logged_in_shows_username_and_logout_button(client, auth, username)
 
 @pytest.mark.contract("GET /login: 200, a form with the inputs username and password")
 @pytest.mark.features("login")
+@pytest.mark.asvs("6.2.6")
 def test_login_form_has_username_and_password(client):
     response = client.get("/login")
     assert response.status_code == 200
@@ -70,6 +72,7 @@ PASSWORD_FORMS = [
 @pytest.mark.parametrize(
     ("path", "logged_in", "needs", "autocomplete"), PASSWORD_FORMS, ids=[form[0] for form in PASSWORD_FORMS]
 )
+@pytest.mark.asvs("6.2.7")
 def test_password_inputs_let_password_managers_help(step, client, auth, path, logged_in, needs, autocomplete):
     require(step, *needs)
     if logged_in:

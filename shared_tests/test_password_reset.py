@@ -139,6 +139,7 @@ def test_the_reset_form_and_the_way_to_it(client):
     "POST /reset-password answers the same page, status and words whether or not an account uses that address"
 )
 @pytest.mark.features("password-reset", "email")
+@pytest.mark.asvs("6.4.3")
 def test_the_answer_is_the_same_for_known_and_unknown_addresses(app, inbox):
     answers = {}
     for kind, address in [("unknown", "nobody@example.com"), ("known", USERS["alice"]["email"])]:
@@ -198,6 +199,7 @@ def test_the_answer_does_not_wait_for_the_mail(step, app, test_config, tmp_path)
     ["alice@example.com", "Alice@EXAMPLE.com", "alice@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com"],
     ids=["as-stored", "other-case", "full-width-domain"],
 )
+@pytest.mark.asvs("6.4.3")
 def test_the_email_holds_one_link_that_works(app, inbox, typed):
     link = reset_link(inbox, app, address=typed)
     [message] = inbox.messages
@@ -223,6 +225,7 @@ def test_the_email_holds_one_link_that_works(app, inbox, typed):
     "Password inputs say autocomplete current-password or new-password, have no maxlength under 64 and allow pasting"
 )
 @pytest.mark.features("password-reset")
+@pytest.mark.asvs("6.2.7")
 def test_the_new_password_inputs_let_password_managers_help(app, inbox):
     page = app.test_client().get(path_of(reset_link(inbox, app)))
     assert page.status_code == 200
@@ -253,6 +256,7 @@ def test_a_completed_reset_emails_a_notice(app, inbox):
     [("short", "short"), (NEW_PASSWORD, NEW_PASSWORD + "x"), ("\U0001f600" * 20, "\U0001f600" * 20), ("", "")],
     ids=["too-short", "different", "over-72-bytes", "empty"],
 )
+@pytest.mark.asvs("6.2.1")
 def test_a_new_password_follows_the_sign_up_rules(app, inbox, password, confirm):
     link = reset_link(inbox, app)
     client = app.test_client()
@@ -270,6 +274,7 @@ def test_a_new_password_follows_the_sign_up_rules(app, inbox, password, confirm)
 )
 @pytest.mark.features("password-reset")
 @pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+@pytest.mark.asvs("6.2.4")
 def test_reset_refuses_a_common_or_too_long_password(app, inbox, password, words):
     link = reset_link(inbox, app)
     client = app.test_client()
@@ -284,6 +289,7 @@ def test_reset_refuses_a_common_or_too_long_password(app, inbox, password, words
 
 @pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
 @pytest.mark.features("password-reset", "login")
+@pytest.mark.asvs("6.2.9")
 def test_reset_takes_a_64_character_password(app, inbox):
     link = reset_link(inbox, app)
     assert set_password(app.test_client(), link, LONGEST_PASSWORD).headers["Location"] == "/login"
@@ -294,6 +300,7 @@ def test_reset_takes_a_64_character_password(app, inbox):
     "A used reset link redirects to /reset-password flashing 'That reset link is invalid or has expired.'"
 )
 @pytest.mark.features("password-reset", "flash")
+@pytest.mark.asvs("6.4.3")
 def test_a_used_link_is_refused(app, inbox):
     link = reset_link(inbox, app)
     assert set_password(app.test_client(), link).status_code in (302, 303)
@@ -312,6 +319,7 @@ def test_a_used_link_is_refused(app, inbox):
     "'That reset link is invalid or has expired.'"
 )
 @pytest.mark.features("password-reset", "flash")
+@pytest.mark.asvs("6.4.3", "9.2.1")
 def test_an_expired_link_is_refused(app, create_app, test_config, inbox):
     app = create_app(test_config | {"RESET_TOKEN_MAX_AGE": 1})
     try:
@@ -361,6 +369,7 @@ def altered(token):
         "huge",
     ],
 )
+@pytest.mark.asvs("9.1.1")
 def test_an_altered_link_is_refused(app, inbox, how):
     link = reset_link(inbox, app)
     token = path_of(link).rsplit("/", 1)[1]
@@ -387,6 +396,7 @@ def decoded(part):
 
 @pytest.mark.contract("Reset tokens are signed with HMAC-SHA-256 or stronger: a signature of 32 bytes or more")
 @pytest.mark.features("password-reset")
+@pytest.mark.asvs("9.1.2", "11.4.1", "11.4.3")
 def test_reset_tokens_are_signed_with_sha256(app, inbox):
     """The signature is the token's last dot-separated part: SHA-1's 20 bytes (27 characters) are too few."""
     signature = token_of(reset_link(inbox, app)).rsplit(".", 1)[1]
@@ -403,6 +413,7 @@ OTHER_PURPOSES = ["itsdangerous", "cookie-session", "wtf-csrf-token", "confirm-e
 )
 @pytest.mark.features("password-reset", "flash")
 @pytest.mark.parametrize("salt", OTHER_PURPOSES)
+@pytest.mark.asvs("9.2.2")
 def test_a_token_for_another_purpose_is_refused(app, inbox, salt):
     token = token_of(reset_link(inbox, app))
     # What the real token holds, read without checking its signature (it is only signed, not secret).
@@ -458,6 +469,7 @@ HOSTILE_HOSTS = [
 )
 @pytest.mark.features("password-reset")
 @pytest.mark.parametrize(("host", "headers"), [h[1:] for h in HOSTILE_HOSTS], ids=[h[0] for h in HOSTILE_HOSTS])
+@pytest.mark.asvs("6.4.3")
 def test_a_forged_host_never_makes_the_link(app, inbox, host, headers):
     client = app.test_client()
     page = client.get("/reset-password", base_url=f"http://{host}", headers=headers)
@@ -518,6 +530,7 @@ def test_with_no_mail_server_the_email_goes_to_the_terminal(app, create_app, tes
     "A password reset ends every session of that user, on other browsers (remembered ones too) and on this one"
 )
 @pytest.mark.features("password-reset", "server-sessions", "remember")
+@pytest.mark.asvs("7.4.3")
 def test_a_reset_ends_every_session_of_the_user(app, inbox):
     elsewhere, remembered, here = logged_in(app), logged_in(app, remember=True), logged_in(app)
     bob = logged_in(app, "bob")
@@ -539,6 +552,7 @@ def change(client, current, password=NEW_PASSWORD, confirm=None):
     "GET /change-password needs a login: a form with current_password, password, confirm_password; the profile links to it"
 )
 @pytest.mark.features("change-password", "profile", "csrf")
+@pytest.mark.asvs("6.2.2", "6.2.3")
 def test_the_change_password_form(app, client):
     response = client.get("/change-password")
     assert response.status_code in (302, 303)
@@ -556,6 +570,7 @@ def test_the_change_password_form(app, client):
 @pytest.mark.contract("A wrong current password at /change-password gives the form again, with a message at that field")
 @pytest.mark.features("change-password")
 @pytest.mark.parametrize("current", ["not-her-password", "", "\U0001f600" * 40])
+@pytest.mark.asvs("6.2.3", "7.5.1")
 def test_a_wrong_current_password_changes_nothing(app, inbox, current):
     alice = logged_in(app)
     response = change(alice, current)
@@ -574,6 +589,7 @@ def test_a_wrong_current_password_changes_nothing(app, inbox, current):
 )
 @pytest.mark.features("change-password")
 @pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+@pytest.mark.asvs("6.2.4")
 def test_change_refuses_a_common_or_too_long_password(app, inbox, password, words):
     alice = logged_in(app)
     blank = alice.get("/change-password").text
@@ -588,6 +604,7 @@ def test_change_refuses_a_common_or_too_long_password(app, inbox, password, word
 
 @pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
 @pytest.mark.features("change-password", "login")
+@pytest.mark.asvs("6.2.2", "6.2.9")
 def test_change_takes_a_64_character_password(app):
     response = change(logged_in(app), USERS["alice"]["password"], LONGEST_PASSWORD)
     assert response.status_code in (302, 303)
@@ -598,6 +615,7 @@ def test_change_takes_a_64_character_password(app):
     "Wrong current passwords at /change-password are limited per user as failed logins are: over the limit, 429"
 )
 @pytest.mark.features("change-password", "rate-limits")
+@pytest.mark.asvs("6.1.3", "6.3.1", "6.3.3")
 def test_wrong_current_passwords_count_as_failed_logins(app, create_app, test_config):
     limited = create_app(test_config | {"LOGIN_LIMIT_PER_USERNAME": "3 per 15 minutes"})
     try:
@@ -618,6 +636,7 @@ def test_wrong_current_passwords_count_as_failed_logins(app, create_app, test_co
 )
 @pytest.mark.features("change-password", "server-sessions", "remember", "flash")
 @pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+@pytest.mark.asvs("7.4.3")
 def test_a_change_keeps_this_session_and_ends_the_others(app, inbox, remember):
     here = logged_in(app, remember=remember)
     elsewhere, remembered, bob = logged_in(app), logged_in(app, remember=True), logged_in(app, "bob")

@@ -15,6 +15,7 @@ BCRYPT_HASH = re.compile(r"^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
 @pytest.mark.contract("Users live in the database with a bcrypt hash of their password, never the password itself")
 @pytest.mark.features("database", "password-hash")
+@pytest.mark.asvs("11.4.2")
 def test_database_holds_hashes_not_passwords(app, database_url):
     strings = stored_strings(database_url)
     for user in USERS.values():
@@ -26,6 +27,7 @@ def test_database_holds_hashes_not_passwords(app, database_url):
 
 @pytest.mark.contract("Each hash has its own salt: the same password never gives the same hash")
 @pytest.mark.features("database", "password-hash")
+@pytest.mark.asvs("11.4.2")
 def test_same_password_different_hashes(step, app, runner, database_url):
     """A random salt per hash: equal passwords do not give equal hashes."""
     for name in ("carol", "dave"):
@@ -37,6 +39,7 @@ def test_same_password_different_hashes(step, app, runner, database_url):
 
 @pytest.mark.contract("With no configuration bcrypt's cost factor is at least 12")
 @pytest.mark.features("database", "password-hash")
+@pytest.mark.asvs("11.4.2")
 def test_default_cost_is_at_least_12(step, fresh_copy, tmp_path, monkeypatch):
     """With no configuration the app uses a production cost factor."""
     url = f"sqlite:///{tmp_path / 'cost.sqlite'}"
@@ -63,6 +66,7 @@ def test_login_with_an_overlong_password_is_just_wrong(client, auth, password):
 
 @pytest.mark.contract("A longer password never matches on its first 72 bytes alone")
 @pytest.mark.features("database", "login", "password-hash")
+@pytest.mark.asvs("6.2.8")
 def test_no_match_on_the_first_72_bytes_alone(step, app, runner):
     """bcrypt reads 72 bytes; a longer try must not pass because its start matches."""
     password = "\u00e9" * 36  # 36 characters, 72 bytes

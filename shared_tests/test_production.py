@@ -111,6 +111,7 @@ RESPONSES = [
 )
 @pytest.mark.features("security-headers", "login", "csrf")
 @pytest.mark.parametrize(("get", "status"), [case[1:] for case in RESPONSES], ids=[case[0] for case in RESPONSES])
+@pytest.mark.asvs("3.4.3", "3.4.4", "3.4.5", "3.4.6")
 def test_security_headers_on_every_response(client, auth, get, status):
     response = get(client, auth)
     assert response.status_code == status
@@ -120,6 +121,7 @@ def test_security_headers_on_every_response(client, auth, get, status):
 @pytest.mark.contract("Pages hold no inline script or style, so the Content-Security-Policy can forbid them")
 @pytest.mark.features("security-headers", "login", "profile", "registration")
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
+@pytest.mark.asvs("3.4.3")
 def test_pages_hold_no_inline_script_or_style(client, auth, logged_in):
     if logged_in:
         auth.login("alice")
@@ -137,6 +139,7 @@ def test_pages_hold_no_inline_script_or_style(client, auth, logged_in):
 
 @pytest.mark.contract("The stylesheet a page links to is served, and carries the security headers too")
 @pytest.mark.features("security-headers")
+@pytest.mark.asvs("3.4.4")
 def test_linked_stylesheets_are_served(client):
     page = client.get("/login")
     sheets = [line for line in page.text.splitlines() if 'rel="stylesheet"' in line]
@@ -152,6 +155,7 @@ def test_linked_stylesheets_are_served(client):
 @pytest.mark.contract("Pages for a logged-in user carry Cache-Control: no-store")
 @pytest.mark.features("security-headers", "login", "profile")
 @pytest.mark.parametrize("path", ["/", "/profile", "/login"])
+@pytest.mark.asvs("14.2.2", "14.3.1", "14.3.2")
 def test_logged_in_pages_are_not_stored(client, auth, path):
     assert auth.login("alice").status_code in (302, 303)
     response = client.get(path)
@@ -162,6 +166,7 @@ def test_logged_in_pages_are_not_stored(client, auth, path):
 
 @pytest.mark.contract("With FLASK_PRODUCTION=1 and no FLASK_SECRET_KEY the app refuses to start, in one sentence")
 @pytest.mark.features("production-settings")
+@pytest.mark.asvs("9.1.3")
 def test_production_without_a_secret_key_refuses_to_start(step, tmp_path):
     """Seen as `flask` shows it: a fresh copy (no key in its instance folder), in a process of its own."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
@@ -227,6 +232,7 @@ def every_cookie_of_a_visit(app):
 
 @pytest.mark.contract("With FLASK_PRODUCTION=1 every cookie the app sets is Secure")
 @pytest.mark.features("production-settings", "login", "logout", "remember")
+@pytest.mark.asvs("3.3.1", "3.3.4")
 def test_production_cookies_are_secure(make_app):
     app = make_app(FLASK_PRODUCTION="1", FLASK_SECRET_KEY="a-key-from-the-environment")
     for name, morsel in every_cookie_of_a_visit(app):
@@ -236,6 +242,7 @@ def test_production_cookies_are_secure(make_app):
 
 @pytest.mark.contract("With FLASK_PRODUCTION=1 the session cookie has the __Host- prefix (Secure, Path=/, no Domain)")
 @pytest.mark.features("production-settings", "login")
+@pytest.mark.asvs("3.3.1", "3.3.3")
 def test_production_session_cookie_has_the_host_prefix(make_app):
     app = make_app(FLASK_PRODUCTION="1", FLASK_SECRET_KEY="a-key-from-the-environment")
     session_cookies = [
@@ -376,6 +383,7 @@ SCHEMES = [
     ("proxy_count", "headers", "tls", "secure"), [s[1:] for s in SCHEMES], ids=[s[0] for s in SCHEMES]
 )
 @pytest.mark.parametrize(("settings", "get", "status"), [a[1:] for a in HSTS_ANSWERS], ids=[a[0] for a in HSTS_ANSWERS])
+@pytest.mark.asvs("3.4.1")
 def test_hsts_on_every_https_answer(make_app, test_config, proxy_count, headers, tls, secure, settings, get, status):
     test_config.update({name: value.replace("PORT", str(free_port())) for name, value in settings.items()})
     app = make_app(**({"FLASK_PROXY_COUNT": proxy_count} if proxy_count else {}))

@@ -84,6 +84,7 @@ def retry_after(response):
 @pytest.mark.contract("Failed logins are counted per username: over the limit that username gets 429 from any address")
 @pytest.mark.features("login", "rate-limits")
 @pytest.mark.parametrize("spellings", [["alice"], ["alice", "ALICE", "Alice"]], ids=["same-case", "mixed-case"])
+@pytest.mark.asvs("6.1.1", "6.3.1")
 def test_a_locked_username_stays_locked_from_another_address(app, spellings):
     """Counted whatever the letter case, as login ignores it; the count is the name's, not the address's."""
     for n in range(PER_USERNAME):
@@ -98,6 +99,7 @@ def test_a_locked_username_stays_locked_from_another_address(app, spellings):
     "Failed logins are counted per client address: other usernames from that address work until its own limit"
 )
 @pytest.mark.features("login", "rate-limits")
+@pytest.mark.asvs("6.3.1")
 def test_another_username_from_the_same_address_waits_for_the_address_limit(app):
     same = browser(app, "198.51.100.1")
     fail(same, "alice", PER_USERNAME)
@@ -117,6 +119,7 @@ def test_another_username_from_the_same_address_waits_for_the_address_limit(app)
 
 @pytest.mark.contract("Over a limit, POST /login answers 429 with Retry-After, even for the right password")
 @pytest.mark.features("login", "rate-limits")
+@pytest.mark.asvs("6.3.1")
 def test_the_right_password_during_a_lockout_gets_429_with_retry_after(app, client):
     auth = browser(app, "198.51.100.1")
     fail(auth, "alice", PER_USERNAME)
@@ -162,6 +165,7 @@ def test_the_429_page_is_in_the_layout_and_says_when(app, client):
 
 @pytest.mark.contract("When the window has passed, the username can log in again")
 @pytest.mark.features("login", "rate-limits")
+@pytest.mark.asvs("6.1.1")
 def test_the_lock_ends_when_the_window_passes(step, create_app, test_config):
     app = create_app(test_config | {"LOGIN_LIMIT_PER_USERNAME": "2 per 2 seconds"})
     try:
@@ -261,6 +265,7 @@ def assert_outage_page(response, what="the answer"):
     "never a 500 or a traceback"
 )
 @pytest.mark.features("login", "rate-limits")
+@pytest.mark.asvs("16.5.2")
 def test_a_store_that_does_not_answer_is_no_500(step, create_app, test_config):
     # A Redis URL where nothing listens: the store fails on every request.
     app = create_app(test_config | {"RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{free_port()}/0"})
@@ -427,6 +432,7 @@ if CAN_START_REDIS:
     )
     @pytest.mark.features("login", "profile", "registration", "server-sessions", "rate-limits")
     @pytest.mark.parametrize("outage", ["stopped", "paused"])
+    @pytest.mark.asvs("16.5.2")
     def test_while_redis_does_not_answer_every_page_is_503(redis_app, own_redis, outage, caplog):
         """Paused (SIGSTOP) is the harder case: Redis takes the connection and never answers."""
         app = redis_app

@@ -29,6 +29,7 @@ def accounts(database_url, username):
 
 @pytest.mark.contract("GET /register: 200, a form with username, email, password, confirm_password and csrf_token")
 @pytest.mark.features("registration", "csrf")
+@pytest.mark.asvs("6.2.6")
 def test_register_form_has_its_fields(client):
     response = client.get("/register")
     assert response.status_code == 200
@@ -68,6 +69,7 @@ def test_registered_user_can_log_in_later(app, auth):
     ["p\u00e4ssw\u00f6rd-\u00fcnicode", "\U0001f600" * 8, "\u00e9" * 36],
     ids=["accents", "emoji", "72-bytes"],
 )
+@pytest.mark.asvs("6.2.5")
 def test_register_accepts_a_password_beyond_ascii(app, auth, password):
     response = auth.post("/register", GOOD | {"password": password, "confirm_password": password})
     assert response.headers["Location"] == "/profile"
@@ -76,6 +78,7 @@ def test_register_accepts_a_password_beyond_ascii(app, auth, password):
 
 @pytest.mark.contract("Logging in starts a fresh session")
 @pytest.mark.features("registration")
+@pytest.mark.asvs("7.2.4")
 def test_register_starts_a_fresh_session(app, client, auth):
     """Signing up logs you in, so it too must drop whatever the session held before."""
     name = app.config["SESSION_COOKIE_NAME"]
@@ -124,6 +127,7 @@ INVALID = {
 @pytest.mark.contract("POST /register, invalid: 200, the form again with a message at each offending field")
 @pytest.mark.features("registration")
 @pytest.mark.parametrize(("changes", "words"), INVALID.values(), ids=INVALID.keys())
+@pytest.mark.asvs("6.2.1")
 def test_invalid_registration_shows_the_form_again(app, client, auth, database_url, changes, words):
     blank = set(text(client.get("/register").text).split())
     username = (GOOD | changes)["username"]
@@ -157,6 +161,7 @@ def test_every_offending_field_gets_its_message(auth):
 )
 @pytest.mark.features("registration")
 @pytest.mark.parametrize(("password", "words"), REFUSED_PASSWORDS.values(), ids=REFUSED_PASSWORDS.keys())
+@pytest.mark.asvs("6.2.4")
 def test_sign_up_refuses_a_common_or_too_long_password(client, auth, database_url, password, words):
     blank = client.get("/register").text
     response = auth.post("/register", GOOD | {"password": password, "confirm_password": password})
@@ -168,6 +173,7 @@ def test_sign_up_refuses_a_common_or_too_long_password(client, auth, database_ur
 
 @pytest.mark.contract("Wherever a password is set, one of 64 characters is accepted (step 04+)")
 @pytest.mark.features("registration", "login")
+@pytest.mark.asvs("6.2.9")
 def test_sign_up_takes_a_64_character_password(app, auth):
     response = auth.post("/register", GOOD | {"password": LONGEST_PASSWORD, "confirm_password": LONGEST_PASSWORD})
     assert response.headers["Location"] == "/profile"

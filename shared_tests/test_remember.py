@@ -97,6 +97,7 @@ def test_without_remember_no_cookie_outlives_the_browser(auth):
 
 @pytest.mark.contract("The remember cookie is HttpOnly and SameSite=Lax")
 @pytest.mark.features("remember")
+@pytest.mark.asvs("3.3.2", "3.3.4")
 def test_remember_cookie_flags(auth):
     lasting = lasting_cookies_set(auth.login("alice", remember="y"))
     assert lasting, "login with remember me set no cookie that outlives the browser"
@@ -107,6 +108,7 @@ def test_remember_cookie_flags(auth):
 
 @pytest.mark.contract("Logging out forgets the remember cookie")
 @pytest.mark.features("remember", "logout", "profile")
+@pytest.mark.asvs("14.3.1")
 def test_logout_forgets_the_remember_cookie(app, client, auth):
     auth.login("alice", remember="y")
     assert lasting_cookies(app, client) != {}
@@ -119,6 +121,7 @@ def test_logout_forgets_the_remember_cookie(app, client, auth):
 @pytest.mark.contract("A forged remember cookie logs nobody in")
 @pytest.mark.features("remember", "profile")
 @pytest.mark.parametrize("value", ["1|forged", "1", "", "2|" + "0" * 128, "\u00e9|x"])
+@pytest.mark.asvs("9.1.1")
 def test_forged_remember_cookie_is_anonymous(app, value):
     browser = app.test_client()
     browser.set_cookie(remember_cookie_name(app), value)

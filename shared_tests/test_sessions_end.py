@@ -81,6 +81,7 @@ def decodings(value):
     "The session cookie holds only a random, unguessable session id: no user data, nothing base64-decodable into a user id"
 )
 @pytest.mark.features("login", "server-sessions")
+@pytest.mark.asvs("7.2.3", "14.3.3")
 def test_the_session_cookie_is_an_opaque_id(app):
     values = [session_id(app, logged_in(app, name)) for name in ("alice", "alice", "bob")]
     assert len(set(values)) == 3, "two logins got the same session id"
@@ -105,6 +106,7 @@ SIGN_UP = {
 @pytest.mark.contract("Logging in issues a new session id; the id from before the login is dead")
 @pytest.mark.features("login", "server-sessions")
 @pytest.mark.parametrize("how", ["login", "remembered-login", "sign-up"])
+@pytest.mark.asvs("7.2.2", "7.2.4")
 def test_login_issues_a_new_session_id(step, app, how):
     browser = app.test_client()
     auth = AuthActions(browser)
@@ -131,6 +133,7 @@ def test_login_issues_a_new_session_id(step, app, how):
 )
 @pytest.mark.features("login", "logout", "server-sessions")
 @pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+@pytest.mark.asvs("7.4.1")
 def test_a_copy_of_the_cookies_is_anonymous_after_logout(app, remember):
     browser = logged_in(app, remember=remember)
     thief = copy_of(app, browser)
@@ -162,6 +165,7 @@ def test_before_step_05_a_copied_cookie_outlives_logout(step, app, remember):
 
 @pytest.mark.contract("POST /logout leaves the user's other browsers logged in")
 @pytest.mark.features("login", "logout", "server-sessions")
+@pytest.mark.asvs("7.1.2")
 def test_logout_leaves_other_browsers_logged_in(app):
     here, elsewhere, remembered = logged_in(app), logged_in(app), logged_in(app, remember=True)
     AuthActions(here).logout()
@@ -199,6 +203,7 @@ def test_a_new_secret_key_keeps_sessions_and_voids_csrf_tokens(app, create_app, 
     "and redirects to /login flashing 'You have been logged out everywhere.'"
 )
 @pytest.mark.features("login", "logout-everywhere", "remember", "flash")
+@pytest.mark.asvs("7.5.2")
 def test_logout_everywhere_ends_every_session_of_the_user(app):
     here, elsewhere, remembered = logged_in(app), logged_in(app), logged_in(app, remember=True)
     thief = copy_of(app, remembered)
@@ -244,6 +249,7 @@ def test_profile_has_a_log_out_everywhere_button(app):
     "every request restarts that clock"
 )
 @pytest.mark.features("login", "idle-expiry", "remember")
+@pytest.mark.asvs("7.3.1", "7.4.1")
 def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkeypatch):
     lifetime = 2  # seconds; the contract's example is FLASK_PERMANENT_SESSION_LIFETIME=3
     monkeypatch.setenv("FLASK_PERMANENT_SESSION_LIFETIME", str(lifetime))
@@ -273,6 +279,7 @@ def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkey
 )
 @pytest.mark.features("login", "server-sessions", "remember")
 @pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
+@pytest.mark.asvs("7.3.2", "7.4.1")
 def test_a_session_ends_its_absolute_lifetime_after_login(app, create_app, test_config, monkeypatch, remember):
     lifetime = 4  # seconds, in place of 30 days; the idle lifetime stays 14 days
     monkeypatch.setenv("FLASK_SESSION_ABSOLUTE_LIFETIME", str(lifetime))
@@ -343,6 +350,7 @@ NOBODY_ISSUED = [
 )
 @pytest.mark.features("login", "server-sessions")
 @pytest.mark.parametrize(("which", "make"), [c[1:] for c in NOBODY_ISSUED], ids=[c[0] for c in NOBODY_ISSUED])
+@pytest.mark.asvs("7.2.1")
 def test_a_cookie_nobody_issued_is_anonymous(app, which, make):
     name = app.config["SESSION_COOKIE_NAME"]
     if which == "remember":

@@ -483,12 +483,14 @@ def log_in(step_dir):
         }
 
 
-def contract_tests():
-    """Every test in shared_tests/ marked `@pytest.mark.contract(...)`, found with `ast`, by name.
+def marked_tests(mark=None):
+    """Every test in shared_tests/ marked `@pytest.mark.<mark>(...)`, found with `ast`, by name.
 
-    Each maps to (file, line, features): features from its
-    `@pytest.mark.features(...)`, the empty set when it has none.
-    Nothing is imported and no test runs.
+    With `mark=None`, every test function, marked or not. Each maps to
+    (file, line, features, values): features from its
+    `@pytest.mark.features(...)`, the empty set when it has none; values
+    are the constant arguments of the `mark` marker itself. Nothing is
+    imported and no test runs.
     """
     found = {}
     for path in sorted((ROOT / "shared_tests").glob("*.py")):
@@ -502,10 +504,16 @@ def contract_tests():
                 name = ast.unparse(call.func if call else decorator)
                 if name.startswith("pytest.mark."):
                     marks[name.removeprefix("pytest.mark.")] = call.args if call else []
-            if "contract" in marks:
+            if mark in marks or (mark is None and node.name.startswith("test_")):
                 features = frozenset(arg.value for arg in marks.get("features", []) if isinstance(arg, ast.Constant))
-                found[node.name] = (path, node.lineno, features)
+                values = tuple(arg.value for arg in marks.get(mark, []) if isinstance(arg, ast.Constant))
+                found[node.name] = (path, node.lineno, features, values)
     return found
+
+
+def contract_tests():
+    """Every test marked `@pytest.mark.contract(...)`: see `marked_tests`."""
+    return marked_tests("contract")
 
 
 def step_span(numbers, every):
@@ -623,7 +631,7 @@ def merge_contract(app, env, docnames, other):
 def check_contract_coverage(app, env):
     """Warn about each contract-marked test that no `contract-line` names."""
     named = set().union(*getattr(env, "contract_named", {}).values())
-    for name, (path, lineno, _) in sorted(contract_tests().items()):
+    for name, (path, lineno, *_) in sorted(contract_tests().items()):
         if name not in named:
             logger.warning(
                 "%s is marked as a contract test, but no contract-line in the docs names it",
