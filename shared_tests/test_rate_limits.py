@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import served
 from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
@@ -27,6 +29,7 @@ from conftest import close_database
 from pages import csrf_token
 from pages import links
 from pages import text
+from served import Browser
 from services import RedisServer
 from services import free_port
 from services import redis_server
@@ -338,23 +341,93 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # the 302 itself is the answer
 
 
+# Simultaneous wrong passwords for one username: ten times the limit.
+BURST = 10 * PER_USERNAME
+
+
+def login_burst(servers, username):
+    """BURST wrong passwords for `username` at one moment, and the right one once a 429 says the limit is used.
+
+    Each from a browser of its own (its own session and CSRF token, fetched
+    first), in turn on each server of `servers`. Returns the wrong ones'
+    (status, page text) and the right one's status.
+    """
+    browsers = [Browser() for _ in range(BURST + 1)]
+    on = [servers[n % len(servers)] for n in range(BURST + 1)]
+    forms = [{"username": username, "password": "not the password"} for _ in range(BURST)]
+    forms.append({"username": username, "password": USERS[username]["password"]})
+    for n, browser in enumerate(browsers):
+        forms[n]["csrf_token"] = csrf_token(browser.request(on[n], "/login")[1])
+    start = threading.Barrier(BURST + 1)
+    limit_used = threading.Event()
+
+    def post(n):
+        start.wait()
+        if n == BURST:
+            limit_used.wait(timeout=10)  # the right password: once the wrong ones have used the limit
+        status, page = browsers[n].request(on[n], "/login", forms[n])
+        if status == 429:
+            limit_used.set()
+        return status, text(page)
+
+    with ThreadPoolExecutor(BURST + 1) as pool:
+        answers = list(pool.map(post, range(BURST + 1)))
+    return answers[:BURST], answers[BURST][0]
+
+
+def assert_at_most_the_limit_checked(wrong, right):
+    """At most PER_USERNAME of the burst had their password checked (the form again); the rest, and the right one, 429."""
+    statuses = [status for status, _ in wrong]
+    assert set(statuses) <= {200, 429}, f"answers to wrong passwords: {statuses}"
+    checked = [page for status, page in wrong if status == 200]
+    assert all(INVALID in page for page in checked)
+    assert len(checked) <= PER_USERNAME, f"{len(checked)} of {BURST} simultaneous wrong passwords were checked"
+    assert right == 429, f"the right password, sent once the limit was used, answered {right}"
+
+
+@pytest.mark.contract(
+    "Simultaneous failed logins for one username check at most the limit's number of passwords, "
+    "and the rest get 429, the right password too (a threaded server, counts in memory)"
+)
+@pytest.mark.features("login", "rate-limits")
+def test_simultaneous_failed_logins_check_at_most_the_limit(step, app, test_config, tmp_path):
+    server = served.Server(step, server_env(test_config), tmp_path / "server.log")
+    try:
+        server.wait()
+        assert_at_most_the_limit_checked(*login_burst([server], "alice"))
+        assert server.errors() == []
+    finally:
+        server.stop()
+
+
+def server_env(test_config, **more):
+    """The environment of a `flask run` of the step: the database `app` made (alice and bob), the tiny limit per username."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env.update(
+        FLASK_SECRET_KEY="only-for-tests",
+        # The database `app` made, with alice and bob: every server shares it.
+        FLASK_SQLALCHEMY_DATABASE_URI=test_config["SQLALCHEMY_DATABASE_URI"],
+        FLASK_BCRYPT_LOG_ROUNDS="4",
+        FLASK_LOGIN_LIMIT_PER_USERNAME=LIMITS["LOGIN_LIMIT_PER_USERNAME"],
+        **more,
+    )
+    return env
+
+
+def redis_env(test_config, redis_url):
+    """server_env, with sessions and counts in the Redis at `redis_url`, under keys of this test's own."""
+    # A key prefix of this test's own in a Redis others may share (read as JSON).
+    prefix = f'{{"key_prefix": "test-{uuid.uuid4().hex}"}}'
+    return server_env(test_config, FLASK_REDIS_URL=redis_url, FLASK_RATELIMIT_STORAGE_OPTIONS=prefix)
+
+
 if CAN_REACH_REDIS:
 
     @pytest.mark.contract("With FLASK_REDIS_URL, failed logins on two server processes count towards one limit")
     @pytest.mark.features("login", "rate-limits")
     def test_two_servers_sharing_redis_count_towards_one_limit(step, app, test_config, redis_url, tmp_path):
         """Each server alone sees fewer failures than the limit; together they reach it."""
-        env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
-        env.update(
-            FLASK_SECRET_KEY="only-for-tests",
-            # The database `app` made, with alice and bob: both servers share it.
-            FLASK_SQLALCHEMY_DATABASE_URI=test_config["SQLALCHEMY_DATABASE_URI"],
-            FLASK_BCRYPT_LOG_ROUNDS="4",
-            FLASK_REDIS_URL=redis_url,
-            FLASK_LOGIN_LIMIT_PER_USERNAME=LIMITS["LOGIN_LIMIT_PER_USERNAME"],
-            # Keys of this test's own in a Redis others may share (read as JSON).
-            FLASK_RATELIMIT_STORAGE_OPTIONS=f'{{"key_prefix": "test-{uuid.uuid4().hex}"}}',
-        )
+        env = redis_env(test_config, redis_url)
         servers = [Server(step, tmp_path / name, env) for name in ("one", "two")]
         try:
             for server in servers:
@@ -367,6 +440,25 @@ if CAN_REACH_REDIS:
             assert two.login("alice", USERS["alice"]["password"]) == 429
             assert one.login("alice", USERS["alice"]["password"]) == 429
             assert two.login("bob", USERS["bob"]["password"]) in (302, 303)
+        finally:
+            for server in servers:
+                server.stop()
+
+    @pytest.mark.contract(
+        "With FLASK_REDIS_URL, simultaneous failed logins on two server processes check at most the limit's "
+        "number of passwords, and the rest get 429, the right password too"
+    )
+    @pytest.mark.features("login", "rate-limits")
+    def test_simultaneous_failed_logins_on_two_servers_check_at_most_the_limit(
+        step, app, test_config, redis_url, tmp_path
+    ):
+        env = redis_env(test_config, redis_url)
+        servers = [served.Server(step, env, tmp_path / f"server-{name}.log") for name in ("one", "two")]
+        try:
+            for server in servers:
+                server.wait()
+            assert_at_most_the_limit_checked(*login_burst(servers, "alice"))
+            assert [server.errors() for server in servers] == [[], []]
         finally:
             for server in servers:
                 server.stop()
