@@ -345,19 +345,31 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 BURST = 10 * PER_USERNAME
 
 
-def login_burst(servers, username):
-    """BURST wrong passwords for `username` at one moment, and the right one once a 429 says the limit is used.
+@pytest.fixture
+def slow_users(step, create_app, test_config):
+    """alice and bob in the test's database, their passwords hashed at bcrypt cost 10: tens of ms a check.
 
-    Each from a browser of its own (its own session and CSRF token, fetched
-    first), in turn on each server of `servers`. Returns the wrong ones'
-    (status, page text) and the right one's status.
+    As on a real site (cost 12), each request spends a while checking a
+    password, so that requests sent together are there together.
     """
-    browsers = [Browser() for _ in range(BURST + 1)]
+    app = create_app(test_config | {"BCRYPT_LOG_ROUNDS": 10})
+    add_users(app, step)
+    yield
+    close_database(app)
+
+
+def burst(servers, path, wrong, right, browsers=None):
+    """BURST copies of the form `wrong` POSTed to `path` at one moment, and `right` once a 429 says the limit is used.
+
+    Each from a browser of its own (of `browsers`, or a new one), with the
+    CSRF token of its own session, fetched first; in turn on each server of
+    `servers`. Returns the wrong ones' (status, page text) and the right one's status.
+    """
+    browsers = browsers or [Browser() for _ in range(BURST + 1)]
     on = [servers[n % len(servers)] for n in range(BURST + 1)]
-    forms = [{"username": username, "password": "not the password"} for _ in range(BURST)]
-    forms.append({"username": username, "password": USERS[username]["password"]})
+    forms = [dict(wrong) for _ in range(BURST)] + [dict(right)]
     for n, browser in enumerate(browsers):
-        forms[n]["csrf_token"] = csrf_token(browser.request(on[n], "/login")[1])
+        forms[n]["csrf_token"] = csrf_token(browser.request(on[n], path)[1])
     start = threading.Barrier(BURST + 1)
     limit_used = threading.Event()
 
@@ -365,7 +377,7 @@ def login_burst(servers, username):
         start.wait()
         if n == BURST:
             limit_used.wait(timeout=10)  # the right password: once the wrong ones have used the limit
-        status, page = browsers[n].request(on[n], "/login", forms[n])
+        status, page = browsers[n].request(on[n], path, forms[n])
         if status == 429:
             limit_used.set()
         return status, text(page)
@@ -375,12 +387,18 @@ def login_burst(servers, username):
     return answers[:BURST], answers[BURST][0]
 
 
-def assert_at_most_the_limit_checked(wrong, right):
+def login_burst(servers, username):
+    """burst() at /login: wrong passwords for `username`, then the right one."""
+    wrong = {"username": username, "password": "not the password"}
+    return burst(servers, "/login", wrong, wrong | {"password": USERS[username]["password"]})
+
+
+def assert_at_most_the_limit_checked(wrong, right, message=INVALID):
     """At most PER_USERNAME of the burst had their password checked (the form again); the rest, and the right one, 429."""
     statuses = [status for status, _ in wrong]
     assert set(statuses) <= {200, 429}, f"answers to wrong passwords: {statuses}"
     checked = [page for status, page in wrong if status == 200]
-    assert all(INVALID in page for page in checked)
+    assert all(message in page for page in checked)
     assert len(checked) <= PER_USERNAME, f"{len(checked)} of {BURST} simultaneous wrong passwords were checked"
     assert right == 429, f"the right password, sent once the limit was used, answered {right}"
 
@@ -390,11 +408,36 @@ def assert_at_most_the_limit_checked(wrong, right):
     "and the rest get 429, the right password too (a threaded server, counts in memory)"
 )
 @pytest.mark.features("login", "rate-limits")
-def test_simultaneous_failed_logins_check_at_most_the_limit(step, app, test_config, tmp_path):
+@pytest.mark.usefixtures("slow_users")
+def test_simultaneous_failed_logins_check_at_most_the_limit(step, test_config, tmp_path):
     server = served.Server(step, server_env(test_config), tmp_path / "server.log")
     try:
         server.wait()
         assert_at_most_the_limit_checked(*login_burst([server], "alice"))
+        assert server.errors() == []
+    finally:
+        server.stop()
+
+
+@pytest.mark.contract(
+    "Simultaneous wrong current passwords at /change-password check at most the limit's number of passwords, "
+    "and the rest get 429, the right one too (step 07+)"
+)
+@pytest.mark.features("change-password", "rate-limits")
+@pytest.mark.usefixtures("slow_users")
+def test_simultaneous_wrong_current_passwords_check_at_most_the_limit(step, test_config, tmp_path):
+    """As at /login: alice logged in in BURST + 1 browsers, each sending a change at the same moment."""
+    server = served.Server(step, server_env(test_config), tmp_path / "server.log")
+    try:
+        server.wait()
+        browsers = [Browser() for _ in range(BURST + 1)]
+        for browser in browsers:
+            assert browser.log_in(server) == (302, "/profile")  # a success each: none counts
+        new = {"password": "a-brand-new-passphrase", "confirm_password": "a-brand-new-passphrase"}
+        wrong = new | {"current_password": "not the password"}
+        right = new | {"current_password": USERS["alice"]["password"]}
+        answers = burst([server], "/change-password", wrong, right, browsers)
+        assert_at_most_the_limit_checked(*answers, message="That is not your current password.")
         assert server.errors() == []
     finally:
         server.stop()
@@ -449,9 +492,8 @@ if CAN_REACH_REDIS:
         "number of passwords, and the rest get 429, the right password too"
     )
     @pytest.mark.features("login", "rate-limits")
-    def test_simultaneous_failed_logins_on_two_servers_check_at_most_the_limit(
-        step, app, test_config, redis_url, tmp_path
-    ):
+    @pytest.mark.usefixtures("slow_users")
+    def test_simultaneous_failed_logins_on_two_servers_check_at_most_the_limit(step, test_config, redis_url, tmp_path):
         env = redis_env(test_config, redis_url)
         servers = [served.Server(step, env, tmp_path / f"server-{name}.log") for name in ("one", "two")]
         try:
