@@ -6,6 +6,7 @@ FLASK_REDIS_URL puts the counts in Redis (then these same tests run there).
 A test client stands for one client address through `environ_base`.
 """
 
+import contextlib
 import http.cookiejar
 import logging
 import os
@@ -345,6 +346,18 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 BURST = 10 * PER_USERNAME
 
 
+@contextlib.contextmanager
+def serving(step, env, log):
+    """The step served by `flask run` (threaded, as it is by default) with `env`; no error in its log at the end."""
+    server = served.Server(step, env, log)
+    try:
+        server.wait()
+        yield server
+        assert server.errors() == [], f"the server logged errors; see {log}"
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def slow_users(step, create_app, test_config):
     """alice and bob in the test's database, their passwords hashed at bcrypt cost 10: tens of ms a check.
@@ -410,13 +423,8 @@ def assert_at_most_the_limit_checked(wrong, right, message=INVALID):
 @pytest.mark.features("login", "rate-limits")
 @pytest.mark.usefixtures("slow_users")
 def test_simultaneous_failed_logins_check_at_most_the_limit(step, test_config, tmp_path):
-    server = served.Server(step, server_env(test_config), tmp_path / "server.log")
-    try:
-        server.wait()
+    with serving(step, server_env(test_config), tmp_path / "server.log") as server:
         assert_at_most_the_limit_checked(*login_burst([server], "alice"))
-        assert server.errors() == []
-    finally:
-        server.stop()
 
 
 @pytest.mark.contract(
@@ -427,9 +435,7 @@ def test_simultaneous_failed_logins_check_at_most_the_limit(step, test_config, t
 @pytest.mark.usefixtures("slow_users")
 def test_simultaneous_wrong_current_passwords_check_at_most_the_limit(step, test_config, tmp_path):
     """As at /login: alice logged in in BURST + 1 browsers, each sending a change at the same moment."""
-    server = served.Server(step, server_env(test_config), tmp_path / "server.log")
-    try:
-        server.wait()
+    with serving(step, server_env(test_config), tmp_path / "server.log") as server:
         browsers = [Browser() for _ in range(BURST + 1)]
         for browser in browsers:
             assert browser.log_in(server) == (302, "/profile")  # a success each: none counts
@@ -438,9 +444,6 @@ def test_simultaneous_wrong_current_passwords_check_at_most_the_limit(step, test
         right = new | {"current_password": USERS["alice"]["password"]}
         answers = burst([server], "/change-password", wrong, right, browsers)
         assert_at_most_the_limit_checked(*answers, message="That is not your current password.")
-        assert server.errors() == []
-    finally:
-        server.stop()
 
 
 def server_env(test_config, **more):
@@ -495,15 +498,8 @@ if CAN_REACH_REDIS:
     @pytest.mark.usefixtures("slow_users")
     def test_simultaneous_failed_logins_on_two_servers_check_at_most_the_limit(step, test_config, redis_url, tmp_path):
         env = redis_env(test_config, redis_url)
-        servers = [served.Server(step, env, tmp_path / f"server-{name}.log") for name in ("one", "two")]
-        try:
-            for server in servers:
-                server.wait()
-            assert_at_most_the_limit_checked(*login_burst(servers, "alice"))
-            assert [server.errors() for server in servers] == [[], []]
-        finally:
-            for server in servers:
-                server.stop()
+        with serving(step, env, tmp_path / "one.log") as one, serving(step, env, tmp_path / "two.log") as two:
+            assert_at_most_the_limit_checked(*login_burst([one, two], "alice"))
 
 
 # The outage tests below start a redis-server of their own, and stop or
