@@ -6,11 +6,13 @@ FLASK_REDIS_URL puts the counts in Redis (then these same tests run there).
 A test client stands for one client address through `environ_base`.
 """
 
+import contextlib
 import http.cookiejar
 import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -20,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import served
 from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
@@ -27,6 +30,7 @@ from conftest import close_database
 from pages import csrf_token
 from pages import links
 from pages import text
+from served import Browser
 from services import RedisServer
 from services import free_port
 from services import redis_server
@@ -343,23 +347,138 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # the 302 itself is the answer
 
 
+# Simultaneous wrong passwords for one username: ten times the limit.
+BURST = 10 * PER_USERNAME
+
+
+@contextlib.contextmanager
+def serving(step, env, log):
+    """The step served by `flask run` (threaded, as it is by default) with `env`; no error in its log at the end."""
+    server = served.Server(step, env, log)
+    try:
+        server.wait()
+        yield server
+        assert server.errors() == [], f"the server logged errors; see {log}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def slow_users(step, create_app, test_config):
+    """alice and bob in the test's database, their passwords hashed at bcrypt cost 10: tens of ms a check.
+
+    As on a real site (cost 12), each request spends a while checking a
+    password, so that requests sent together are there together.
+    """
+    app = create_app(test_config | {"BCRYPT_LOG_ROUNDS": 10})
+    add_users(app, step)
+    yield
+    close_database(app)
+
+
+def burst(servers, path, wrong, right, browsers=None):
+    """BURST copies of the form `wrong` POSTed to `path` at one moment, and `right` once a 429 says the limit is used.
+
+    Each from a browser of its own (of `browsers`, or a new one), with the
+    CSRF token of its own session, fetched first; in turn on each server of
+    `servers`. Returns the wrong ones' (status, page text) and the right one's status.
+    """
+    browsers = browsers or [Browser() for _ in range(BURST + 1)]
+    on = [servers[n % len(servers)] for n in range(BURST + 1)]
+    forms = [dict(wrong) for _ in range(BURST)] + [dict(right)]
+    for n, browser in enumerate(browsers):
+        forms[n]["csrf_token"] = csrf_token(browser.request(on[n], path)[1])
+    start = threading.Barrier(BURST + 1)
+    limit_used = threading.Event()
+
+    def post(n):
+        start.wait()
+        if n == BURST:
+            limit_used.wait(timeout=10)  # the right password: once the wrong ones have used the limit
+        status, page = browsers[n].request(on[n], path, forms[n])
+        if status == 429:
+            limit_used.set()
+        return status, text(page)
+
+    with ThreadPoolExecutor(BURST + 1) as pool:
+        answers = list(pool.map(post, range(BURST + 1)))
+    return answers[:BURST], answers[BURST][0]
+
+
+def login_burst(servers, username):
+    """burst() at /login: wrong passwords for `username`, then the right one."""
+    wrong = {"username": username, "password": "not the password"}
+    return burst(servers, "/login", wrong, wrong | {"password": USERS[username]["password"]})
+
+
+def assert_at_most_the_limit_checked(wrong, right, message=INVALID):
+    """At most PER_USERNAME of the burst had their password checked (the form again); the rest, and the right one, 429."""
+    statuses = [status for status, _ in wrong]
+    assert set(statuses) <= {200, 429}, f"answers to wrong passwords: {statuses}"
+    checked = [page for status, page in wrong if status == 200]
+    assert all(message in page for page in checked)
+    assert len(checked) <= PER_USERNAME, f"{len(checked)} of {BURST} simultaneous wrong passwords were checked"
+    assert right == 429, f"the right password, sent once the limit was used, answered {right}"
+
+
+@pytest.mark.contract(
+    "Simultaneous failed logins for one username check at most the limit's number of passwords, "
+    "and the rest get 429, the right password too (a threaded server, counts in memory)"
+)
+@pytest.mark.features("login", "rate-limits")
+@pytest.mark.usefixtures("slow_users")
+def test_simultaneous_failed_logins_check_at_most_the_limit(step, test_config, tmp_path):
+    with serving(step, server_env(test_config), tmp_path / "server.log") as server:
+        assert_at_most_the_limit_checked(*login_burst([server], "alice"))
+
+
+@pytest.mark.contract(
+    "Simultaneous wrong current passwords at /change-password check at most the limit's number of passwords, "
+    "and the rest get 429, the right one too (step 07+)"
+)
+@pytest.mark.features("change-password", "rate-limits")
+@pytest.mark.usefixtures("slow_users")
+def test_simultaneous_wrong_current_passwords_check_at_most_the_limit(step, test_config, tmp_path):
+    """As at /login: alice logged in in BURST + 1 browsers, each sending a change at the same moment."""
+    with serving(step, server_env(test_config), tmp_path / "server.log") as server:
+        browsers = [Browser() for _ in range(BURST + 1)]
+        for browser in browsers:
+            assert browser.log_in(server) == (302, "/profile")  # a success each: none counts
+        new = {"password": "a-brand-new-passphrase", "confirm_password": "a-brand-new-passphrase"}
+        wrong = new | {"current_password": "not the password"}
+        right = new | {"current_password": USERS["alice"]["password"]}
+        answers = burst([server], "/change-password", wrong, right, browsers)
+        assert_at_most_the_limit_checked(*answers, message="That is not your current password.")
+
+
+def server_env(test_config, **more):
+    """The environment of a `flask run` of the step: the database `app` made (alice and bob), the tiny limit per username."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env.update(
+        FLASK_SECRET_KEY="only-for-tests",
+        # The database `app` made, with alice and bob: every server shares it.
+        FLASK_SQLALCHEMY_DATABASE_URI=test_config["SQLALCHEMY_DATABASE_URI"],
+        FLASK_BCRYPT_LOG_ROUNDS="4",
+        FLASK_LOGIN_LIMIT_PER_USERNAME=LIMITS["LOGIN_LIMIT_PER_USERNAME"],
+        **more,
+    )
+    return env
+
+
+def redis_env(test_config, redis_url):
+    """server_env, with sessions and counts in the Redis at `redis_url`, under keys of this test's own."""
+    # A key prefix of this test's own in a Redis others may share (read as JSON).
+    prefix = f'{{"key_prefix": "test-{uuid.uuid4().hex}"}}'
+    return server_env(test_config, FLASK_REDIS_URL=redis_url, FLASK_RATELIMIT_STORAGE_OPTIONS=prefix)
+
+
 if CAN_REACH_REDIS:
 
     @pytest.mark.contract("With FLASK_REDIS_URL, failed logins on two server processes count towards one limit")
     @pytest.mark.features("login", "rate-limits")
     def test_two_servers_sharing_redis_count_towards_one_limit(step, app, test_config, redis_url, tmp_path):
         """Each server alone sees fewer failures than the limit; together they reach it."""
-        env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
-        env.update(
-            FLASK_SECRET_KEY="only-for-tests",
-            # The database `app` made, with alice and bob: both servers share it.
-            FLASK_SQLALCHEMY_DATABASE_URI=test_config["SQLALCHEMY_DATABASE_URI"],
-            FLASK_BCRYPT_LOG_ROUNDS="4",
-            FLASK_REDIS_URL=redis_url,
-            FLASK_LOGIN_LIMIT_PER_USERNAME=LIMITS["LOGIN_LIMIT_PER_USERNAME"],
-            # Keys of this test's own in a Redis others may share (read as JSON).
-            FLASK_RATELIMIT_STORAGE_OPTIONS=f'{{"key_prefix": "test-{uuid.uuid4().hex}"}}',
-        )
+        env = redis_env(test_config, redis_url)
         servers = [Server(step, tmp_path / name, env) for name in ("one", "two")]
         try:
             for server in servers:
@@ -375,6 +494,17 @@ if CAN_REACH_REDIS:
         finally:
             for server in servers:
                 server.stop()
+
+    @pytest.mark.contract(
+        "With FLASK_REDIS_URL, simultaneous failed logins on two server processes check at most the limit's "
+        "number of passwords, and the rest get 429, the right password too"
+    )
+    @pytest.mark.features("login", "rate-limits")
+    @pytest.mark.usefixtures("slow_users")
+    def test_simultaneous_failed_logins_on_two_servers_check_at_most_the_limit(step, test_config, redis_url, tmp_path):
+        env = redis_env(test_config, redis_url)
+        with serving(step, env, tmp_path / "one.log") as one, serving(step, env, tmp_path / "two.log") as two:
+            assert_at_most_the_limit_checked(*login_burst([one, two], "alice"))
 
 
 # The outage tests below start a redis-server of their own, and stop or

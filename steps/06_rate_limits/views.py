@@ -138,12 +138,35 @@ def username_key():
 
 
 def failed_login(response):
-    """Whether this answer counts as a failure: the form again, with its message.
+    """Whether this answer keeps its count: a failure, the form again with its message.
 
-    A redirect (logged in) does not count, nor a 400 for a missing CSRF
-    token or a 429: no password was checked for those.
+    A redirect (logged in) gives it back, and so does a 429: no password
+    was checked. So does a 400 for a missing CSRF token, which never gets
+    as far as the count. An error page (5xx) keeps it: the store may be
+    what failed, and a count kept is the safe side.
     """
-    return response.status_code == 200
+    return response.status_code == 200 or response.status_code >= 500
+
+
+# The views whose limits keep the counts of failures only.
+FAILURES_ONLY = ("views.login",)
+
+
+@bp.after_request
+def give_back_unless_failed(response):
+    """Give back what a request to a FAILURES_ONLY view took from its counts, unless it failed.
+
+    Those limits count every POST, before the view, so that the password
+    is checked only after the count is taken: of a hundred guesses sent at
+    once, only the first few find the count under the limit (the store
+    adds one and answers the new count in one step), and the rest get 429.
+    """
+    if request.endpoint in FAILURES_ONLY and not failed_login(response):
+        for limit in limiter.current_limits:
+            # Flask-Limiter's fixed window is a number in the store, under
+            # the key it counted: giving one back is adding -1.
+            limiter.storage.incr(limit.key, limit.limit.get_expiry(), amount=-1)
+    return response
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -153,15 +176,11 @@ def failed_login(response):
 # lock her out for the window: that is the price. Per address (30): one
 # machine cannot try a few passwords on each of thousands of names -- but
 # alone it is beaten by a guesser with many addresses.
-# Both count failures only (deduct_when), and only for POST: the check runs
-# before the view, so over a limit even the right password gets a 429.
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"],
-    key_func=username_key,
-    methods=["POST"],
-    deduct_when=failed_login,
-)
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"], deduct_when=failed_login)
+# Both count only POSTs, before the view, so over a limit even the right
+# password gets a 429; all but failures give their count back afterwards
+# (give_back_unless_failed).
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"], key_func=username_key, methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"])
 def login():
     """Show the login form; on POST, check it and log the user in."""
     if current_user.is_authenticated:

@@ -81,6 +81,9 @@ limiter = AppLimiter(
     # Check every limit of a request, not only up to the first one broken,
     # so that the 429 page can say when the *last* of them lets go.
     fail_on_first_breach=False,
+    # Flask-Limiter's default, said here because views.py relies on it: each
+    # count is one number in the store, that a request can give back.
+    strategy="fixed-window",
 )
 login_manager = SafeLoginManager()
 # Sends email through the SMTP server of FLASK_MAIL_SERVER (see emails.py).
