@@ -99,7 +99,7 @@ BREAKS = [
         BY_FEATURE["logout"],
         "views.py",
         [('@bp.route("/logout", methods=("POST",))', '@bp.route("/logout", methods=("GET", "POST"))')],
-        "GET /logout answers 405: logging out is by POST only",
+        "GET /logout (and /logout-everywhere) answers 405: logging out is by POST only",
         "expected 405, got 302",
     ),
     (
@@ -154,10 +154,7 @@ BREAKS = [
         "successful-logins-counted",
         BY_FEATURE["rate-limits"],
         "views.py",
-        [
-            ("    deduct_when=failed_login,\n", ""),
-            (', methods=["POST"], deduct_when=failed_login)', ', methods=["POST"])'),
-        ],
+        [("    if request.endpoint in FAILURES_ONLY and not failed_login(response):", "    if False:")],
         "A successful login does not count towards the limit",
         'checked: logged_in(auth.login("alice"))',
     ),
@@ -201,7 +198,7 @@ CASES = [
 ]
 
 
-def tests_of(line):
+def marked_with(line):
     """The names of the shared tests marked `@pytest.mark.contract(line)`, found with `ast`."""
     names = []
     for path in sorted((ROOT / "shared_tests").glob("test_*.py")):
@@ -225,7 +222,7 @@ def test_a_copy_with_one_break_fails_naming_the_line(tmp_path, number, file, edi
         edit(app / file, old, new)
     # Only the tests of the broken line, as a learner narrows a check with -k:
     # the whole checks above already show that an unbroken copy keeps the rest.
-    names = tests_of(line)
+    names = marked_with(line)
     assert names, f"no shared test is marked with the contract line {line!r}: update this break"
     code, output = check(app, number, "-k", " or ".join(names))
     assert code == 1, output
