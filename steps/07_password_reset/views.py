@@ -139,8 +139,9 @@ def username_key():
     a garbled one whatever the decoder made of it. Lower-cased, as login
     ignores letter case (so ALICE and alice share a count), and cut short,
     as no username is over 32 characters: a 100 kB name must not make a
-    100 kB key. The prefix keeps the key non-empty (Flask-Limiter would
-    silently skip the limit for "") and apart from the addresses' keys.
+    100 kB key. The prefix keeps the key non-empty (Flask-Limiter skips the
+    limit for "", with only an error in the log) and apart from the
+    addresses' keys.
     """
     return "username:" + request.form.get("username", "").lower()[:64]
 
