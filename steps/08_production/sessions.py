@@ -172,8 +172,10 @@ class SlidingExpiry:
 
     def _upsert_session(self, session_lifetime, session, store_id):
         # Flask-Session stores every session for PERMANENT_SESSION_LIFETIME
-        # (session_lifetime); this hook of its stores is the one place to
-        # choose another.
+        # (session_lifetime); this private hook of its stores is the one
+        # place to choose another. Every visit stores a session, known since
+        # https://github.com/pallets-eco/flask-session/issues/19; if a
+        # release renames the hook, the lifetime tests fail.
         super()._upsert_session(self.stored_lifetime(self.app, session), session, store_id)
 
 
