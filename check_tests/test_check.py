@@ -7,7 +7,6 @@ app that cannot start must get one sentence, not a traceback.
 """
 
 import ast
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
+from services import environment_without  # noqa: E402
 from stepkit import app_entry  # noqa: E402
 from stepkit import copy_app  # noqa: E402
 from stepkit import discover  # noqa: E402
@@ -31,7 +31,7 @@ BY_FEATURE = {
 
 def check(app, as_step, *args):
     """Check `app` as step `as_step` in a new process, as `nox -s check` does; return (exit code, output)."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("FLASK_", "PYTEST_"))}
+    env = environment_without("FLASK_", "PYTEST_")
     command = [sys.executable, "-m", "pytest", f"--app-path={app}", "--as-step", as_step, "-p", "no:cacheprovider"]
     result = subprocess.run(command + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     return result.returncode, result.stdout + result.stderr

@@ -26,6 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared_tests"))
+from services import environment_without  # noqa: E402
 from services import free_port  # noqa: E402
 from services import postgres_bindir  # noqa: E402
 from services import redis_server  # noqa: E402
@@ -118,7 +119,7 @@ def sigterm_during(phase, log):
     folder = Path(tempfile.mkdtemp(prefix="nox-production-"))
     folder.chmod(0o755)
     port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("FLASK_", "PYTEST_"))}
+    env = environment_without("FLASK_", "PYTEST_")
     env["TMPDIR"] = str(folder)
     command = [*NOX, "-f", str(ROOT / "noxfile.py"), "-s", "production", "--reuse-venv", "yes"]
     command += ["--", "--bind", f"127.0.0.1:{port}", "--workers", "2"]

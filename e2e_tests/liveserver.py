@@ -8,7 +8,6 @@ inbox the tests read.
 """
 
 import contextlib
-import os
 import secrets
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import sys
 import time
 import urllib.request
 
+from services import environment_without
 from services import free_port
 from services import stop_process
 from smtp_capture import smtp_server
@@ -41,7 +41,7 @@ class LiveServer:
         self.process = None
         self.inbox = None  # the SMTP server's inbox, for a step that sends email
         self._mail = contextlib.ExitStack()
-        self.env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+        self.env = environment_without()
         self.env.update(
             FLASK_SECRET_KEY=secrets.token_hex(32),
             FLASK_SQLALCHEMY_DATABASE_URI=f"sqlite:///{folder / 'users.sqlite'}",

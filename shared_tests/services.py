@@ -17,6 +17,15 @@ from importlib import metadata
 from pathlib import Path
 
 
+def environment_without(*prefixes):
+    """This process's environment less every variable with one of `prefixes` (default FLASK_).
+
+    For a server or command a test starts: it gets only the settings the
+    test gives it, never the ones a nox session set for the suite.
+    """
+    return {name: value for name, value in os.environ.items() if not name.startswith(prefixes or ("FLASK_",))}
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:

@@ -5,7 +5,6 @@ under `nox -s tests-postgres`), looked at from outside the app with
 SQLAlchemy's inspector.
 """
 
-import os
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
 from conftest import close_database
+from services import environment_without
 from services import free_port
 from services import stop_process
 from services import wait_for_port
@@ -54,7 +54,7 @@ def logs_in(app, username):
 
 def flask_command(step, url, *args, tmp_path):
     """Start `flask --app STEP ARGS...` on the database at `url`, in a process of its own."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env = environment_without()
     env.update(FLASK_SQLALCHEMY_DATABASE_URI=url, FLASK_SECRET_KEY="only-for-tests")
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", str(step.path), *args],
@@ -208,7 +208,7 @@ factory()
 @pytest.mark.contract("Several servers starting at once on a new database all start, and the schema is made once")
 @pytest.mark.features("migrations", "database")
 def test_servers_starting_together_upgrade_once(step, database_url, tmp_path):
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env = environment_without()
     env.update(FLASK_SQLALCHEMY_DATABASE_URI=database_url, FLASK_SECRET_KEY="only-for-tests")
     env["FLASK_BCRYPT_LOG_ROUNDS"] = "4"
     code = TOGETHER.format(shared=str(Path(__file__).parent), path=str(step.path), moment=time.time() + 2)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from pages import csrf_token
+from services import environment_without
 from services import free_port
 from services import gunicorn_command
 from services import stop_process
@@ -147,7 +148,7 @@ if CAN_RUN:
     @pytest.mark.features("production-settings", "registration", "login", "logout", "password-reset", "csrf", "email")
     def test_behind_nginx_on_another_port(step, nginx, database_url, tmp_path):
         with smtp_server() as inbox:
-            env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+            env = environment_without()
             env.update(
                 FLASK_PRODUCTION="1",
                 FLASK_PROXY_COUNT="1",

@@ -7,7 +7,6 @@ would to a provider: the tests read the link from the email that arrived.
 
 import base64
 import hashlib
-import os
 import re
 import time
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from pages import password_field_problems
 from pages import text
 from served import Browser
 from served import Server
+from services import environment_without
 from smtp_capture import body as body_of
 from smtp_capture import links as links_in
 from smtp_capture import smtp_server
@@ -165,7 +165,7 @@ def test_the_answer_does_not_wait_for_the_mail(step, app, test_config, tmp_path)
     """
     delay = 2.0
     with smtp_server(delay=delay) as slow:
-        env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+        env = environment_without()
         env |= {f"FLASK_{name}": str(value) for name, value in slow.config().items()}
         env |= {f"FLASK_{name}": value for name, value in LIMITS.items()}
         env |= {

@@ -16,6 +16,7 @@ from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
 from conftest import close_database
+from services import environment_without
 from services import free_port
 from stepkit import copy_app
 
@@ -169,7 +170,7 @@ def test_logged_in_pages_are_not_stored(client, auth, path):
 @pytest.mark.asvs("9.1.3")
 def test_production_without_a_secret_key_refuses_to_start(step, tmp_path):
     """Seen as `flask` shows it: a fresh copy (no key in its instance folder), in a process of its own."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env = environment_without()
     env["FLASK_PRODUCTION"] = "1"
     env["FLASK_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'refused.sqlite'}"
     app = copy_app(step.path, tmp_path / "copy")

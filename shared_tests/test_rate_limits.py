@@ -32,6 +32,7 @@ from pages import links
 from pages import text
 from served import Browser
 from services import RedisServer
+from services import environment_without
 from services import free_port
 from services import redis_server
 from services import stop_process
@@ -453,7 +454,7 @@ def test_simultaneous_wrong_current_passwords_check_at_most_the_limit(step, test
 
 def server_env(test_config, **more):
     """The environment of a `flask run` of the step: the database `app` made (alice and bob), the tiny limit per username."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env = environment_without()
     env.update(
         FLASK_SECRET_KEY="only-for-tests",
         # The database `app` made, with alice and bob: every server shares it.

@@ -30,6 +30,7 @@ from pages import text
 from pages import words
 from services import PostgresServer
 from services import RedisServer
+from services import environment_without
 from services import free_port
 from services import gunicorn_command
 from services import postgres_bindir
@@ -70,7 +71,7 @@ def site(step, backing, tmp_path):
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}
+    env = environment_without()
     env.update(
         FLASK_PRODUCTION="1",
         FLASK_SECRET_KEY=uuid.uuid4().hex * 2,

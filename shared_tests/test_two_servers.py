@@ -12,12 +12,13 @@ import pytest
 
 from served import Browser
 from served import Server
+from services import environment_without
 
 
 @pytest.fixture
 def two_servers(step, app, test_config, tmp_path):
     """Two processes of the step sharing the test's database (with alice and bob) and its session store."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    env = environment_without()
     env.update(
         FLASK_SECRET_KEY=test_config["SECRET_KEY"],  # CSRF tokens are signed with it
         FLASK_SQLALCHEMY_DATABASE_URI=test_config["SQLALCHEMY_DATABASE_URI"],
