@@ -82,6 +82,42 @@ def test_password_inputs_let_password_managers_help(step, client, auth, path, lo
     assert password_field_problems(response.text, autocomplete) == []
 
 
+# Every form field the contract knows. A hint, a secret question or its answer
+# would be one more.
+CONTRACT_FIELDS = {
+    "username",
+    "email",
+    "password",
+    "confirm_password",
+    "current_password",
+    "remember",
+    "csrf_token",
+    "submit",
+}
+# (page, logged in, what it needs); the reset link's form is tested in test_password_reset.py.
+FORM_PAGES = [
+    ("/login", False, ()),
+    ("/register", False, ("registration",)),
+    ("/reset-password", False, ("password-reset",)),
+    ("/change-password", True, ("change-password",)),
+]
+
+
+@pytest.mark.contract("No form asks for a password hint or a secret question: only the contract's fields")
+@pytest.mark.features("login")
+@pytest.mark.parametrize(("path", "logged_in", "needs"), FORM_PAGES, ids=[form[0] for form in FORM_PAGES])
+@pytest.mark.asvs("6.4.2")
+def test_forms_ask_for_no_hint_and_no_secret_question(step, client, auth, path, logged_in, needs):
+    require(step, *needs)
+    if logged_in:
+        auth.login("alice")
+    response = client.get(path)
+    assert response.status_code == 200
+    asked = {name for form in forms(response.text) for name in form["inputs"]}
+    assert "password" in asked or "email" in asked, f"no form on {path}"
+    assert asked <= CONTRACT_FIELDS, f"{path} asks for {sorted(asked - CONTRACT_FIELDS)}"
+
+
 @pytest.mark.contract("The login form has a remember checkbox and a hidden csrf_token (step 03+)")
 @pytest.mark.features("login", "csrf", "remember")
 def test_login_form_has_remember_and_csrf_token(client):

@@ -19,6 +19,7 @@ from conftest import REFUSED_PASSWORDS
 from conftest import USERS
 from conftest import AuthActions
 from conftest import close_database
+from pages import forms
 from pages import inputs
 from pages import links
 from pages import message_at
@@ -231,6 +232,17 @@ def test_the_new_password_inputs_let_password_managers_help(app, inbox):
     assert page.status_code == 200
     expected = {"password": "new-password", "confirm_password": "new-password"}
     assert password_field_problems(page.text, expected) == []
+
+
+@pytest.mark.contract("No form asks for a password hint or a secret question: only the contract's fields")
+@pytest.mark.features("password-reset")
+@pytest.mark.asvs("6.4.2")
+def test_the_reset_link_asks_for_the_new_password_only(app, inbox):
+    page = app.test_client().get(path_of(reset_link(inbox, app)))
+    assert page.status_code == 200
+    asked = {name for form in forms(page.text) for name in form["inputs"]}
+    # No "answer your secret question" on the way to a new password.
+    assert {"password", "confirm_password"} <= asked <= {"password", "confirm_password", "csrf_token", "submit"}, asked
 
 
 @pytest.mark.contract("Completing a reset emails the user a notice, as a change does, with a way to reset again")
