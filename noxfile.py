@@ -45,8 +45,18 @@ FINAL_STEP = list(STEPS)[-1]
 
 
 # Two tests at a time (pytest-xdist): each test makes its own app, database
-# and store keys, and many wait on a server or a sleep. `-- -n 0` runs one.
+# and store keys. `-- -n 0` runs one.
 PARALLEL = ["-n", "2"]
+
+
+def parallel(step):
+    """pytest-xdist's options for `step`: four at a time from step 05.
+
+    From server-side sessions on, many tests wait (on a clock running out, on
+    a server starting, on a mail arriving) rather than compute: four workers
+    keep the machine's two cores busy meanwhile.
+    """
+    return ["-n", "4"] if "server-sessions" in STEPS[step].features else PARALLEL
 
 
 def install_step(session, step, *groups):
@@ -60,20 +70,23 @@ def install_step(session, step, *groups):
 def tests(session, step):
     """Run the shared suite on one step, with only that step's dependencies."""
     install_step(session, step, "test")
-    session.run("pytest", "--step", step, *PARALLEL, *session.posargs)
+    session.run("pytest", "--step", step, *parallel(step), *session.posargs)
 
 
 DATABASE_STEPS = [name for name, step in STEPS.items() if "database" in step.features]
 
 # What the store sessions below leave to the plain `tests` session: tests of
 # what a page says and sends (links, fields, headers, redirects to `next`,
-# log lines), which read the same rows whatever keeps them; the plain run
-# has them. Everything that writes or reads a store (logins, sign-up,
-# sessions, limits, resets, hostile cookies, migrations) runs on every store.
+# log lines), which read the same rows whatever keeps them, and tests that
+# start a copy of the step with no configuration at all (test_config.py),
+# which never see the store the session sets up. Everything that writes or
+# reads a store (logins, sign-up, sessions, limits, resets, hostile cookies,
+# migrations) runs on every store.
 STORE_INDEPENDENT = [
     "--ignore=shared_tests/test_next.py",
     "--ignore=shared_tests/test_pages.py",
     "--ignore=shared_tests/test_auth_log.py",
+    "--ignore=shared_tests/test_config.py",
     "-k",
     "not test_security_headers_on_every_response and not test_hsts_on_every_https_answer",
 ]
@@ -93,7 +106,7 @@ def tests_postgres(session, step):
             "pytest",
             "--step",
             step,
-            *PARALLEL,
+            *parallel(step),
             *STORE_INDEPENDENT,
             *session.posargs,
             env={"FLASK_SQLALCHEMY_DATABASE_URI": url},
@@ -101,6 +114,15 @@ def tests_postgres(session, step):
 
 
 SESSION_STEPS = [name for name, step in STEPS.items() if "server-sessions" in step.features]
+
+# What tests-redis leaves to the sessions with the database: the schema and
+# its migrations, `flask create-user` and the password hashes live in the
+# database alone, whoever keeps the sessions and the counts.
+DATABASE_ONLY = [
+    "--ignore=shared_tests/test_migrations.py",
+    "--ignore=shared_tests/test_cli.py",
+    "--ignore=shared_tests/test_passwords.py",
+]
 
 
 @nox.session(name="tests-redis")
@@ -115,7 +137,14 @@ def tests_redis(session, step):
     install_step(session, step, "test")
     with throwaway_redis(session) as url:
         session.run(
-            "pytest", "--step", step, *PARALLEL, *STORE_INDEPENDENT, *session.posargs, env={"FLASK_REDIS_URL": url}
+            "pytest",
+            "--step",
+            step,
+            *parallel(step),
+            *STORE_INDEPENDENT,
+            *DATABASE_ONLY,
+            *session.posargs,
+            env={"FLASK_REDIS_URL": url},
         )
 
 
@@ -172,7 +201,9 @@ def e2e(session):
     example `-- --headed` where there is a screen.
     """
     install_every_step(session, "e2e")
-    session.run("pytest", "e2e_tests", *session.posargs)
+    # Two workers, each with whole steps (their servers start once): the
+    # browser waits on the server and the server on the browser.
+    session.run("pytest", "e2e_tests", *PARALLEL, "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session(default=False)

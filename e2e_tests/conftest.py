@@ -39,6 +39,18 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("step", params, scope="session")
 
 
+def pytest_collection_modifyitems(items):
+    """With pytest-xdist's `--dist loadgroup`, each step's tests go to one worker.
+
+    A worker starts the servers of the steps it meets; so each step is
+    served once, whatever the number of workers.
+    """
+    for item in items:
+        step = getattr(item, "callspec", None) and item.callspec.params.get("step")
+        if step is not None:
+            item.add_marker(pytest.mark.xdist_group(step.name))
+
+
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory):
     """Each step's live server, started on first use and stopped at the end of the run.
