@@ -29,22 +29,13 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from stepdocs import ROOT
 from stepdocs import load_stepkit
-from stepdocs import marked_tests as scan_tests
+from stepdocs import marked_tests
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("kept", "partly", "not-yet", "not-applicable")
 SHOWN = {"kept": "kept", "partly": "partly kept", "not-yet": "not yet", "not-applicable": "does not apply"}
 ARGUMENT = re.compile(r"(\d+\.\d+\.\d+) level ([123])")
-SCANNED = {}
-
-
-def marked_tests(mark=None):
-    """stepdocs.marked_tests, scanned again only when a file in shared_tests/ changed: a page has many rows."""
-    files = tuple((path, path.stat().st_mtime_ns) for path in sorted((ROOT / "shared_tests").glob("*.py")))
-    if SCANNED.get(mark, (None,))[0] != files:
-        SCANNED[mark] = (files, scan_tests(mark))
-    return SCANNED[mark][1]
 
 
 class AsvsRow(SphinxDirective):

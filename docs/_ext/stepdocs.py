@@ -483,6 +483,11 @@ def log_in(step_dir):
         }
 
 
+# marked_tests' answers, by mark, with the files they were read from: every
+# contract line and ASVS row asks, and reading the suite takes half a second.
+SCANNED = {}
+
+
 def marked_tests(mark=None):
     """Every test in shared_tests/ marked `@pytest.mark.<mark>(...)`, found with `ast`, by name.
 
@@ -490,10 +495,20 @@ def marked_tests(mark=None):
     (file, line, features, values): features from its
     `@pytest.mark.features(...)`, the empty set when it has none; values
     are the constant arguments of the `mark` marker itself. Nothing is
-    imported and no test runs.
+    imported and no test runs. The suite is read again only when one of
+    its files changed (`docs-serve` rebuilds while you edit).
     """
+    paths = sorted((ROOT / "shared_tests").glob("*.py"))
+    files = tuple((path, path.stat().st_mtime_ns) for path in paths)
+    if SCANNED.get(mark, (None,))[0] != files:
+        SCANNED[mark] = (files, scan(paths, mark))
+    return SCANNED[mark][1]
+
+
+def scan(paths, mark):
+    """marked_tests' reading of the files at `paths`."""
     found = {}
-    for path in sorted((ROOT / "shared_tests").glob("*.py")):
+    for path in paths:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
