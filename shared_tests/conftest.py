@@ -100,7 +100,19 @@ def create_app(step):
     """The step's app factory, its package loaded once per test session."""
     if step.name not in _modules:
         _modules[step.name] = load_module(step.path, step.name)
-    return app_factory(_modules[step.name])
+    return server_like(app_factory(_modules[step.name]))
+
+
+def server_like(factory):
+    """`factory`, giving each app it makes the ServerLikeClient as its test client."""
+
+    def make(*args, **kwargs):
+        app = factory(*args, **kwargs)
+        # Flask's documented hook, set on this app alone: Flask.test_client_class.
+        app.test_client_class = ServerLikeClient
+        return app
+
+    return make
 
 
 @pytest.fixture
@@ -188,10 +200,6 @@ class ServerLikeClient(FlaskClient):
 
     def open(self, *args, buffered=True, **kwargs):
         return super().open(*args, buffered=buffered, **kwargs)
-
-
-# Every app the tests make, the steps' and a learner's, gets that client.
-flask.Flask.test_client_class = ServerLikeClient
 
 
 class CliRunner(FlaskCliRunner):
@@ -410,6 +418,6 @@ def fresh_copy(step, tmp_path, monkeypatch):
     def start(copy="first", name=None):
         folder = copy_app(step.path, tmp_path / copy, name)
         module = load_module(folder, f"copy{next(_copies)}_{step.name}")
-        return app_factory(module)()
+        return server_like(app_factory(module))()
 
     return start
