@@ -1,7 +1,9 @@
-"""A step served over real HTTP by `flask run` in a process of its own, and a browser for it.
+"""A step served over real HTTP in a process of its own, and a browser for it.
 
-For what only a real server shows: two processes sharing one store, or a
-page answered before the work it starts in the background is done.
+For what only a real server shows: two processes sharing one store, a page
+answered before the work it starts in the background is done, simultaneous
+requests, gunicorn's workers. One `Server` starts `flask run` (or gunicorn)
+for every such test; one `Browser` keeps the cookies.
 """
 
 import contextlib
@@ -17,38 +19,61 @@ from conftest import USERS
 from pages import csrf_token
 from pages import words
 from services import free_port
+from services import gunicorn_command
 from services import stop_process
 
 
 class Server:
-    """One `flask run` process of the step, on a free loopback port."""
+    """One process serving the step on a free loopback port: `flask run`, or gunicorn with `workers`.
 
-    def __init__(self, step, env, log):
+    `path` is the step's folder, or a copy of it; the process runs in the
+    folder of `log`, where it writes what it prints.
+    """
+
+    def __init__(self, step, env, log, workers=None, path=None):
+        path = path or step.path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        command = [sys.executable, "-m", "flask", "--app", str(step.path), "run", "--port", str(self.port)]
+        if workers:
+            command = gunicorn_command(path, self.port, workers)
+        else:
+            command = [sys.executable, "-m", "flask", "--app", str(path), "run", "--host", "127.0.0.1"]
+            command += ["--port", str(self.port)]
         with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*command, "--host", "127.0.0.1"], env=env, cwd=log.parent, stdout=out, stderr=out
-            )
+            self.process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=out, stderr=out)
 
-    def wait(self, timeout=30):
+    def wait(self, path="/", timeout=60):
+        """Return once `path` answers 200; fail if the process stops first or `timeout` passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server stopped at start-up:\n{self.log.read_text()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/", timeout=2):
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + path, timeout=2):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the server did not answer on {self.url} in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self):
-        stop_process(self.process)
+        # gunicorn gives its workers time to finish their requests.
+        stop_process(self.process, timeout=20)
 
     def errors(self):
+        """Lines of the log that tell of a 500 or a traceback."""
         lines = self.log.read_text(errors="replace").splitlines()
         return [line for line in lines if '" 500 ' in line or line.startswith("Traceback")]
+
+
+@contextlib.contextmanager
+def serving(step, env, log, **options):
+    """A Server (see there for `options`), answering; stopped after, and failing if it logged an error."""
+    server = Server(step, env, log, **options)
+    try:
+        server.wait()
+        yield server
+        assert server.errors() == [], f"the server logged errors; see {log}"
+    finally:
+        server.stop()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -57,33 +82,46 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class Browser:
-    """Keeps cookies by name and sends them to whichever server it asks: both are 127.0.0.1, one site."""
+    """Keeps cookies by name and sends them to whichever server it asks: both are 127.0.0.1, one site.
+
+    `headers` go with every request (a proxy's, say). After each request,
+    `answer_headers` and `set_cookies` hold what the last answer sent, and
+    `statuses` every status seen.
+    """
 
     opener = urllib.request.build_opener(_NoRedirects)
 
-    def __init__(self):
+    def __init__(self, headers=None):
         self.cookies = {}
+        self.headers = dict(headers or {})
+        self.statuses = []
+        self.answer_headers = None
+        self.set_cookies = {}
 
     def request(self, server, path, form=None):
         """GET (or POST `form`) and return (status, Location or page text)."""
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(server.url + path, data=data)
+        request = urllib.request.Request(server.url + path, data=data, headers=self.headers)
         if self.cookies:
             request.add_header("Cookie", "; ".join(f"{name}={value}" for name, value in self.cookies.items()))
         try:
-            response = self.opener.open(request, timeout=10)
+            response = self.opener.open(request, timeout=20)
         except urllib.error.HTTPError as error:  # 3xx and 4xx, with no redirect followed
             response = error
         with response:
+            self.set_cookies = {}
             for header in response.headers.get_all("Set-Cookie") or []:
                 cookie = SimpleCookie()
                 cookie.load(header)
                 for name, morsel in cookie.items():
+                    self.set_cookies[name] = morsel
                     if morsel.value and morsel["max-age"] != "0":
                         self.cookies[name] = morsel.value
                     else:  # a deletion
                         self.cookies.pop(name, None)
             body = response.read().decode(errors="replace")
+            self.statuses.append(response.status)
+            self.answer_headers = response.headers
             return response.status, response.headers.get("Location") or body
 
     def post(self, server, path, fields=None):
@@ -93,8 +131,9 @@ class Browser:
             status, page = self.request(server, "/")
         return self.request(server, path, {**(fields or {}), "csrf_token": csrf_token(page) or ""})
 
-    def log_in(self, server, username="alice", remember=False):
-        fields = {"username": username, "password": USERS[username]["password"]}
+    def log_in(self, server, username="alice", password=None, remember=False):
+        """POST the login form: `username`'s own password unless another is given."""
+        fields = {"username": username, "password": USERS[username]["password"] if password is None else password}
         if remember:
             fields["remember"] = "y"
         return self.post(server, "/login", fields)
@@ -106,5 +145,5 @@ class Browser:
         if status in (302, 303):
             assert page.startswith("/login"), page
             return None
-        assert status == 200
+        assert status == 200, (status, page)
         return next(name for name in USERS if name in words(page))

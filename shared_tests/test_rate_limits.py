@@ -6,23 +6,15 @@ FLASK_REDIS_URL puts the counts in Redis (then these same tests run there).
 A test client stands for one client address through `environ_base`.
 """
 
-import contextlib
-import http.cookiejar
 import logging
 import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import served
 from conftest import USERS
 from conftest import AuthActions
 from conftest import add_users
@@ -31,14 +23,12 @@ from pages import csrf_token
 from pages import links
 from pages import text
 from served import Browser
+from served import serving
 from services import RedisServer
 from services import environment_without
 from services import free_port
 from services import redis_server
-from services import stop_process
 from services import throwaway_redis
-from services import wait_for_port
-from stepkit import copy_app
 
 INVALID = "Invalid username or password."
 FORM = "application/x-www-form-urlencoded"
@@ -301,67 +291,8 @@ def redis_url():
         yield url
 
 
-class Server:
-    """The step served by `flask run` in a process of its own; a browser for it with urllib."""
-
-    def __init__(self, step, folder, env):
-        self.port = free_port()
-        self.log = folder / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "flask", "--app", str(copy_app(step.path, folder))]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "run", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=env,
-                cwd=folder,
-                stdout=log,
-                stderr=log,
-            )
-
-    def wait(self):
-        try:
-            wait_for_port(self.port, self.process, "flask run")
-        except RuntimeError:
-            raise RuntimeError(self.log.read_text()) from None
-
-    def login(self, username, password):
-        """GET /login for a token, then POST the form, as a new browser would; return the status code."""
-        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        opener = urllib.request.build_opener(cookies, NoRedirects)
-        url = f"http://127.0.0.1:{self.port}/login"
-        with opener.open(url, timeout=30) as page:
-            token = csrf_token(page.read().decode())
-        form = {"username": username, "password": password}
-        if token is not None:
-            form["csrf_token"] = token
-        try:
-            with opener.open(url, urllib.parse.urlencode(form).encode(), timeout=30) as answer:
-                return answer.status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    def stop(self):
-        stop_process(self.process)
-
-
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # the 302 itself is the answer
-
-
 # Simultaneous wrong passwords for one username: ten times the limit.
 BURST = 10 * PER_USERNAME
-
-
-@contextlib.contextmanager
-def serving(step, env, log):
-    """The step served by `flask run` (threaded, as it is by default) with `env`; no error in its log at the end."""
-    server = served.Server(step, env, log)
-    try:
-        server.wait()
-        yield server
-        assert server.errors() == [], f"the server logged errors; see {log}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -480,21 +411,19 @@ if CAN_REACH_REDIS:
     def test_two_servers_sharing_redis_count_towards_one_limit(step, app, test_config, redis_url, tmp_path):
         """Each server alone sees fewer failures than the limit; together they reach it."""
         env = redis_env(test_config, redis_url)
-        servers = [Server(step, tmp_path / name, env) for name in ("one", "two")]
-        try:
-            for server in servers:
-                server.wait()
-            one, two = servers
+        with serving(step, env, tmp_path / "one.log") as one, serving(step, env, tmp_path / "two.log") as two:
             wrong = "not the password"
-            statuses = [one.login("alice", wrong), two.login("alice", wrong), one.login("alice", wrong)]
+
+            def attempt(server, username, password=None):
+                """A login by a new browser: its status."""
+                return Browser().log_in(server, username, password)[0]
+
+            statuses = [attempt(one, "alice", wrong), attempt(two, "alice", wrong), attempt(one, "alice", wrong)]
             assert statuses == [200] * PER_USERNAME
             # Two failures on one, one on two: only a shared count has reached the limit.
-            assert two.login("alice", USERS["alice"]["password"]) == 429
-            assert one.login("alice", USERS["alice"]["password"]) == 429
-            assert two.login("bob", USERS["bob"]["password"]) in (302, 303)
-        finally:
-            for server in servers:
-                server.stop()
+            assert attempt(two, "alice") == 429
+            assert attempt(one, "alice") == 429
+            assert attempt(two, "bob") in (302, 303)
 
     @pytest.mark.contract(
         "With FLASK_REDIS_URL, simultaneous failed logins on two server processes check at most the limit's "

@@ -9,7 +9,6 @@ than skipped: a skip in this suite only ever means "this step does not
 teach that yet".
 """
 
-import contextlib
 import json
 import os
 import subprocess
@@ -19,7 +18,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from http.cookies import SimpleCookie
 
 import pytest
 
@@ -27,15 +25,13 @@ from conftest import USERS
 from pages import csrf_token
 from pages import links
 from pages import text
-from pages import words
+from served import Browser
+from served import Server
 from services import PostgresServer
 from services import RedisServer
 from services import environment_without
-from services import free_port
-from services import gunicorn_command
 from services import postgres_bindir
 from services import redis_server
-from services import stop_process
 
 # These tests start a PostgreSQL and a Redis of their own, whatever the run's
 # configuration: in `nox -s tests-postgres` or `tests-redis`, which only
@@ -78,7 +74,7 @@ def site(step, backing, tmp_path):
         FLASK_PROXY_COUNT="1",
         # The site's own name, which the proxy forwards, and the servers' own
         # (for /healthz, asked directly): every other Host gets a 400.
-        FLASK_TRUSTED_HOSTS=json.dumps([Browser.host, "127.0.0.1"]),
+        FLASK_TRUSTED_HOSTS=json.dumps([ProxiedBrowser.host, "127.0.0.1"]),
         FLASK_SQLALCHEMY_DATABASE_URI=sa.make_url(postgres.url).set(database=name).render_as_string(False),
         FLASK_REDIS_URL=redis.url,
         FLASK_SESSION_KEY_PREFIX=f"{name}:session:",
@@ -106,123 +102,53 @@ def site(step, backing, tmp_path):
     return env
 
 
-class Gunicorn:
-    """The step under gunicorn, with several workers, on a free loopback port."""
-
-    def __init__(self, step, env, folder, workers=2):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = folder / f"gunicorn-{self.port}.log"
-        command = gunicorn_command(step.path, self.port, workers)
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=log)
-
-    def wait(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn stopped at start-up:\n{self.log.read_text()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/healthz", timeout=2):
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not answer in {timeout} s:\n{self.log.read_text()}")
-
-    def stop(self):
-        stop_process(self.process, timeout=20)
-
-    def tracebacks(self):
-        return [line for line in self.log.read_text(errors="replace").splitlines() if "Traceback" in line]
-
-
 @pytest.fixture
 def serve(step, site, tmp_path):
     """serve(): one more gunicorn server of the site, started and answering; all stopped after the test."""
     servers = []
 
     def start():
-        server = Gunicorn(step, site, tmp_path)
+        server = Server(step, site, tmp_path / f"gunicorn-{len(servers)}.log", workers=2)
         servers.append(server)
-        server.wait()
+        server.wait("/healthz")
         return server
 
     try:
         yield start
         for server in servers:
-            assert server.tracebacks() == [], f"the server logged a traceback; see {server.log}"
+            assert server.errors() == [], f"the server logged a traceback; see {server.log}"
     finally:
         for server in servers:
             server.stop()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Browser:
+class ProxiedBrowser(Browser):
     """A browser reaching the site through its TLS proxy: HTTPS as far as the app knows.
 
-    It keeps cookies by name (Secure ones too: the proxy's clients use HTTPS)
-    and sends a same-origin Referer, as browsers do; every status it sees is kept.
+    It sends what the proxy adds, and a same-origin Referer, as browsers do;
+    it keeps Secure cookies too (the proxy's clients use HTTPS), and fails
+    on any cookie that is not Secure, any 500 or traceback.
     """
 
-    opener = urllib.request.build_opener(_NoRedirects)
     host = "login.example"
 
     def __init__(self):
-        self.cookies = {}
-        self.statuses = []
+        super().__init__(
+            {
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": self.host,
+                "X-Forwarded-For": "198.51.100.7",
+                "Referer": f"https://{self.host}/login",
+            }
+        )
 
     def request(self, server, path, form=None):
-        """GET (or POST `form`): (status, Location or page text, headers)."""
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(server.url + path, data=data)
-        request.add_header("X-Forwarded-Proto", "https")
-        request.add_header("X-Forwarded-Host", self.host)
-        request.add_header("X-Forwarded-For", "198.51.100.7")
-        request.add_header("Referer", f"https://{self.host}/login")
-        if self.cookies:
-            request.add_header("Cookie", "; ".join(f"{name}={value}" for name, value in self.cookies.items()))
-        try:
-            response = self.opener.open(request, timeout=20)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            for header in response.headers.get_all("Set-Cookie") or []:
-                cookie = SimpleCookie()
-                cookie.load(header)
-                for name, morsel in cookie.items():
-                    assert morsel["secure"], f"{name} is not Secure"
-                    if morsel.value and morsel["max-age"] != "0":
-                        self.cookies[name] = morsel.value
-                    else:
-                        self.cookies.pop(name, None)
-            body = response.read().decode(errors="replace")
-            self.statuses.append(response.status)
-            assert response.status != 500, body
-            assert "Traceback" not in body
-            return response.status, response.headers.get("Location") or body, response.headers
-
-    def post(self, server, path, fields=None):
-        status, page, _ = self.request(server, "/login")
-        if status != 200:
-            status, page, _ = self.request(server, "/")
-        return self.request(server, path, {**(fields or {}), "csrf_token": csrf_token(page) or ""})[:2]
-
-    def log_in(self, server, username="alice", password=None, remember=False):
-        fields = {"username": username, "password": password or USERS[username]["password"]}
-        if remember:
-            fields["remember"] = "y"
-        return self.post(server, "/login", fields)
-
-    def logged_in_as(self, server):
-        """The username /profile shows, or None when it sends us to log in."""
-        status, page, _ = self.request(server, "/profile")
-        if status in (302, 303):
-            assert page.startswith("/login"), page
-            return None
-        assert status == 200, (status, page)
-        return next(name for name in USERS if name in words(page))
+        status, page = super().request(server, path, form)
+        for name, morsel in self.set_cookies.items():
+            assert morsel["secure"], f"{name} is not Secure"
+        assert status != 500, page
+        assert "Traceback" not in page
+        return status, page
 
 
 def health(server):
@@ -243,13 +169,13 @@ if CAN_RUN:
     def test_two_gunicorn_servers_act_as_one_site(serve):
         one, two = serve(), serve()
         assert health(one) == health(two) == (200, "ok")
-        alice, bob = Browser(), Browser()
+        alice, bob = ProxiedBrowser(), ProxiedBrowser()
         assert alice.log_in(one) == (302, "/profile")
         assert bob.log_in(two, "bob", remember=True) == (302, "/profile")
         for server in (one, two, one, two):  # several requests: each may reach another worker
             assert alice.logged_in_as(server) == "alice"
             assert bob.logged_in_as(server) == "bob"
-        thief = Browser()
+        thief = ProxiedBrowser()
         thief.cookies = dict(alice.cookies)
         assert alice.post(two, "/logout")[0] in (302, 303)
         for server in (one, two):
@@ -257,15 +183,16 @@ if CAN_RUN:
             assert thief.logged_in_as(server) is None
             assert bob.logged_in_as(server) == "bob"
         # Failed logins for one name, spread over both servers and their workers.
-        guesser = Browser()
+        guesser = ProxiedBrowser()
         statuses = [guesser.log_in(server, "alice", "not the password")[0] for server in (one, two, one)]
         assert statuses == [200] * PER_USERNAME
         assert guesser.log_in(two, "alice")[0] == 429
-        assert Browser().log_in(one, "alice")[0] == 429
+        assert ProxiedBrowser().log_in(one, "alice")[0] == 429
 
     def outage_page(browser, server, path="/profile"):
         """The answer while a store is away: 503, an HTML page in the site's layout."""
-        status, page, headers = browser.request(server, path)
+        status, page = browser.request(server, path)
+        headers = browser.answer_headers
         assert status == 503, (path, status, page)
         assert headers.get_content_type() == "text/html"
         assert "/login" in links(page) or "/" in links(page), "the 503 page lacks the site's navigation"
@@ -287,12 +214,12 @@ if CAN_RUN:
             del site["FLASK_REDIS_URL"]  # sessions in the database, counts in each worker's memory
             stores = (postgres,)
         server = serve()
-        alice = Browser()
+        alice = ProxiedBrowser()
         assert alice.log_in(server, remember=True) == (302, "/profile")
         assert alice.logged_in_as(server) == "alice"
         for store in stores:
             # bob opens the login form before the outage, and sends it during it.
-            bob = Browser()
+            bob = ProxiedBrowser()
             form = {"username": "bob", "password": USERS["bob"]["password"]}
             form["csrf_token"] = csrf_token(bob.request(server, "/login")[1])
             store.stop()
@@ -300,7 +227,7 @@ if CAN_RUN:
                 started = time.monotonic()
                 for path in ("/profile", "/", "/login"):
                     outage_page(alice, server, path)
-                status, page, _ = bob.request(server, "/login", form)
+                status, page = bob.request(server, "/login", form)
                 assert status == 503, (store, status, page)
                 assert health(server)[0] == 503
                 # Five answers, each at once: not after a string of retries with back-off.
