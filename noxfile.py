@@ -18,14 +18,17 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-sys.path.insert(0, str(ROOT / "shared_tests"))
-from services import PostgresServer  # noqa: E402
-from services import redis_server  # noqa: E402
-from services import throwaway_redis as start_redis  # noqa: E402
-from stepkit import app_entry  # noqa: E402
-from stepkit import discover  # noqa: E402
-from stepkit import requirements_near  # noqa: E402
-from stepkit import select  # noqa: E402
+# The harness is installed into every virtualenv that needs it; nox itself
+# runs before any exists, so it finds the harness (stdlib-only for what this
+# file uses) beside this file: its one sys.path entry.
+sys.path.insert(0, str(ROOT))
+from harness.services import PostgresServer  # noqa: E402
+from harness.services import redis_server  # noqa: E402
+from harness.services import throwaway_redis as start_redis  # noqa: E402
+from harness.steps import app_entry  # noqa: E402
+from harness.steps import discover  # noqa: E402
+from harness.steps import requirements_near  # noqa: E402
+from harness.steps import select  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -59,10 +62,14 @@ def parallel(step):
     return ["-n", "4"] if "server-sessions" in STEPS[step].features else PARALLEL
 
 
+# The harness (harness/), editable: what drives the steps from outside.
+HARNESS = ["-e", str(ROOT)]
+
+
 def install_step(session, step, *groups):
-    """Install what `step` declares, and the named dependency groups."""
+    """Install what `step` declares; with dependency groups (tools to test it), those and the harness."""
     extra = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
-    session.install(*STEPS[step].dependencies, *extra)
+    session.install(*STEPS[step].dependencies, *extra, *(HARNESS if groups else []))
 
 
 @nox.session
@@ -150,7 +157,7 @@ def tests_redis(session, step):
 
 @contextlib.contextmanager
 def throwaway_redis(session):
-    """A throwaway redis-server (shared_tests/services.py); one sentence if there is none."""
+    """A throwaway redis-server (harness/services.py); one sentence if there is none."""
     if redis_server() is None:
         session.error(
             "Redis is not installed: `apt-get install redis-server` (Debian, Ubuntu) "
@@ -162,7 +169,7 @@ def throwaway_redis(session):
 
 @contextlib.contextmanager
 def throwaway_postgres(session):
-    """A throwaway PostgreSQL (shared_tests/services.py); yield its URL, or one sentence if it cannot start."""
+    """A throwaway PostgreSQL (harness/services.py); yield its URL, or one sentence if it cannot start."""
     try:
         server = PostgresServer()
     except RuntimeError as error:
@@ -187,10 +194,10 @@ def lint(session):
 
 
 def install_every_step(session, *groups):
-    """Install what every step declares (each requirement once), and the named groups."""
+    """Install what every step declares (each requirement once), the named groups and the harness."""
     steps = [req for step in STEPS.values() for req in step.dependencies]
     extra = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
-    session.install(*dict.fromkeys(steps + extra))
+    session.install(*dict.fromkeys(steps + extra), *HARNESS)
 
 
 @nox.session

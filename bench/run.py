@@ -21,16 +21,16 @@ import xml.etree.ElementTree as ET
 from importlib import metadata
 from pathlib import Path
 
+import workers
+from client import Client
+
+from harness.services import throwaway_redis
+from harness.steps import discover
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = ROOT / "docs" / "benchmarks"
-sys.path.insert(0, str(ROOT / "shared_tests"))
-sys.path.insert(0, str(HERE))
-import workers  # noqa: E402
-from client import Client  # noqa: E402
 
-from services import throwaway_redis  # noqa: E402
-from stepkit import discover  # noqa: E402
 
 STEPS = discover()
 TARGETS = {"case_ms": 10.0, "auth_ratio": 0.85, "login_ratio": (0.9, 1.1)}
@@ -316,7 +316,7 @@ def reset_cost(tmp, step, repeats):
     The mail goes to a real SMTP server (aiosmtpd, in this process), as in
     production, so that a step that sent it before answering would show it.
     """
-    from smtp_capture import smtp_server
+    from harness.smtp import smtp_server
 
     with smtp_server() as inbox:
         mail = {f"FLASK_{name}": str(value) for name, value in inbox.config().items()}
@@ -443,10 +443,9 @@ def bcrypt_cost(repeats):
 
 # 4. Cold start.
 COLD = """
-import sys, time
+import time
 start = time.perf_counter()
-sys.path.insert(0, {shared!r})
-from stepkit import discover, load_module, select
+from harness.steps import discover, load_module, select
 [step] = select(discover(), [{name!r}])
 load_module(step.path, "cold_" + step.name).create_app()
 print(time.perf_counter() - start)
@@ -454,7 +453,7 @@ print(time.perf_counter() - start)
 
 
 def cold_start(tmp, step, repeats):
-    code = COLD.format(shared=str(ROOT / "shared_tests"), name=step.name)
+    code = COLD.format(name=step.name)
     times = []
     # One untimed start first: it writes the step's own bytecode.
     for _ in range(repeats + 1):

@@ -23,20 +23,20 @@ import threading
 import time
 from pathlib import Path
 
+from client import Client
+
+from harness.services import free_port
+from harness.services import gunicorn_command
+from harness.services import stop_process
+from harness.services import throwaway_postgres
+from harness.services import throwaway_redis
+from harness.services import wait_for_port
+from harness.steps import discover
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = ROOT / "docs" / "benchmarks"
-sys.path.insert(0, str(ROOT / "shared_tests"))
-sys.path.insert(0, str(HERE))
-from client import Client  # noqa: E402
 
-from services import free_port  # noqa: E402
-from services import gunicorn_command  # noqa: E402
-from services import stop_process  # noqa: E402
-from services import throwaway_postgres  # noqa: E402
-from services import throwaway_redis  # noqa: E402
-from services import wait_for_port  # noqa: E402
-from stepkit import discover  # noqa: E402
 
 WORKERS = (1, 2, 4)
 USER = ("alice", "wonderland", "alice@example.com")

@@ -19,11 +19,11 @@ from flask import render_template
 from flask.sessions import SecureCookieSession
 from flask.sessions import SessionInterface
 
+from harness.steps import discover
+from harness.steps import load_module
+from harness.steps import select
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "shared_tests"))
-from stepkit import discover  # noqa: E402
-from stepkit import load_module  # noqa: E402
-from stepkit import select  # noqa: E402
 
 # The user both routes show; steps 03+ get it created in their database.
 USER = {"id": 1, "username": "alice", "password": "wonderland", "email": "alice@example.com"}

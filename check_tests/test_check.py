@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.services import environment_without
+from harness.steps import app_entry
+from harness.steps import copy_app
+from harness.steps import discover
+from harness.steps import requirements_near
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "shared_tests"))
-from services import environment_without  # noqa: E402
-from stepkit import app_entry  # noqa: E402
-from stepkit import copy_app  # noqa: E402
-from stepkit import discover  # noqa: E402
-from stepkit import requirements_near  # noqa: E402
 
 STEPS = {step.number: step for step in discover()}
 BY_FEATURE = {

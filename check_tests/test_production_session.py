@@ -16,7 +16,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -24,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.services import environment_without
+from harness.services import free_port
+from harness.services import postgres_bindir
+from harness.services import redis_server
+from harness.services import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "shared_tests"))
-from services import environment_without  # noqa: E402
-from services import free_port  # noqa: E402
-from services import postgres_bindir  # noqa: E402
-from services import redis_server  # noqa: E402
-from services import stop_process  # noqa: E402
 
 NOX = shlex.split(os.environ.get("NOX_COMMAND", ""))
 CAN_RUN = bool(NOX and postgres_bindir() and redis_server() and Path("/proc").is_dir())

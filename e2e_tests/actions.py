@@ -7,7 +7,7 @@ fill them in as a person would.
 
 import re
 
-from liveserver import USERS
+from harness.accounts import USERS
 
 LOG_OUT = re.compile(r"log ?out", re.IGNORECASE)
 

@@ -7,20 +7,15 @@ features it checks (`@pytest.mark.features(...)`), as in shared_tests/.
 """
 
 import contextlib
-import sys
-from pathlib import Path
 
 import pytest
 
-# stepkit (step discovery, features) lives with the shared suite.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "shared_tests"))
-
-from chromium import HOW_TO_INSTALL  # noqa: E402
-from chromium import launch_args  # noqa: E402
-from liveserver import serve  # noqa: E402
-from stepkit import discover  # noqa: E402
-from stepkit import select  # noqa: E402
-from stepkit import step_params  # noqa: E402
+from chromium import HOW_TO_INSTALL
+from chromium import launch_args
+from harness.steps import discover
+from harness.steps import select
+from harness.steps import step_params
+from liveserver import serve
 
 
 def pytest_configure(config):

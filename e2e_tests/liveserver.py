@@ -15,17 +15,12 @@ import sys
 import time
 import urllib.request
 
-from services import environment_without
-from services import free_port
-from services import stop_process
-from smtp_capture import smtp_server
-
-# The accounts every step has: steps 01-02 ship them, later steps get them
-# through their `create-user` command, as the shared suite does.
-USERS = {
-    "alice": {"id": 1, "password": "wonderland", "email": "alice@example.com"},
-    "bob": {"id": 2, "password": "can-we-fix-it", "email": "bob@example.com"},
-}
+from harness.accounts import USERS
+from harness.accounts import create_user_command
+from harness.services import environment_without
+from harness.services import free_port
+from harness.services import stop_process
+from harness.smtp import smtp_server
 
 
 class LiveServer:
@@ -60,12 +55,9 @@ class LiveServer:
 
     def add_users(self):
         """Create alice and bob through the step's `create-user` command."""
-        for name, user in USERS.items():
-            args = ["create-user", name]
-            if "email" in self.step.features:
-                args += ["--email", user["email"]]
-            # The password is prompted for twice.
-            result = self.flask(*args, input=f"{user['password']}\n{user['password']}\n", timeout=60)
+        for name in USERS:
+            args, typed = create_user_command(self.step, name)
+            result = self.flask(*args, input=typed, timeout=60)
             if result.returncode != 0:
                 raise RuntimeError(f"create-user {name} failed:\n{result.stdout}{result.stderr}")
 

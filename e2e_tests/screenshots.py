@@ -14,18 +14,18 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "shared_tests")]
+from actions import BAD_SIGN_UP
+from actions import log_in
+from actions import register
+from actions import too_many_failures
+from chromium import HOW_TO_INSTALL
+from chromium import launch_args
+from harness.steps import discover
+from harness.steps import select
+from liveserver import serve
 
-from actions import BAD_SIGN_UP  # noqa: E402
-from actions import log_in  # noqa: E402
-from actions import register  # noqa: E402
-from actions import too_many_failures  # noqa: E402
-from chromium import HOW_TO_INSTALL  # noqa: E402
-from chromium import launch_args  # noqa: E402
-from liveserver import serve  # noqa: E402
-from stepkit import discover  # noqa: E402
-from stepkit import select  # noqa: E402
+HERE = Path(__file__).resolve().parent
+
 
 OUT = HERE.parent / "docs" / "_static" / "screenshots"
 VIEWPORT = {"width": 800, "height": 600}

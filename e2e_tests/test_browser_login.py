@@ -10,7 +10,7 @@ from actions import field
 from actions import log_in
 from actions import log_out
 from actions import words
-from liveserver import USERS
+from harness.accounts import USERS
 
 LOGGED_OUT = "You have been logged out."
 INVALID = "Invalid username or password."

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from actions import field
 from actions import log_in
 from actions import type_into
-from smtp_capture import links
+from harness.smtp import links
 
 ON_ITS_WAY = "If an account uses that address, a reset link is on its way."
 CHANGED_LOG_IN = "Your password has been changed. Please log in."

@@ -12,47 +12,22 @@ import itertools
 import os
 import shutil
 import uuid
-from http.cookies import SimpleCookie
 
-import flask
 import jinja2
 import pytest
-from flask.testing import FlaskClient
-from flask.testing import FlaskCliRunner
 
+from harness.apps import AuthActions
+from harness.apps import CliRunner
+from harness.apps import add_users
+from harness.apps import close_database
+from harness.apps import server_like
+from harness.steps import app_factory
+from harness.steps import copy_app
+from harness.steps import discover
+from harness.steps import load_module
+from harness.steps import select
+from harness.steps import step_params
 from learner_check import learner_app
-from pages import csrf_token
-from stepkit import app_factory
-from stepkit import copy_app
-from stepkit import discover
-from stepkit import load_module
-from stepkit import select
-from stepkit import step_params
-
-# The accounts every step has: steps 01-02 ship them, later steps get them
-# through their `create-user` command.
-USERS = {
-    "alice": {"id": 1, "password": "wonderland", "email": "alice@example.com"},
-    "bob": {"id": 2, "password": "can-we-fix-it", "email": "bob@example.com"},
-}
-
-# Passwords that every path setting one refuses (step 04+), each with the
-# words one of which its message must hold. The common ones are among the
-# first any guessing tool tries; letter case aside, "Password1" is one too.
-REFUSED_PASSWORDS = {
-    "password": ("password", ["common"]),
-    "12345678": ("12345678", ["common"]),
-    "qwertyuiop": ("qwertyuiop", ["common"]),
-    "iloveyou": ("iloveyou", ["common"]),
-    "sunshine": ("sunshine", ["common"]),
-    "password1": ("password1", ["common"]),
-    "Password1": ("Password1", ["common"]),
-    "trustno1": ("trustno1", ["common"]),
-    "65-characters": ("p" * 65, ["64"]),
-    "73-bytes": ("\u00e9" * 36 + "x", ["72"]),  # 37 characters
-}
-# The longest password the rules allow: 64 characters (and bytes).
-LONGEST_PASSWORD = ("a-long-passphrase " * 4)[:64]
 
 
 def pytest_configure(config):
@@ -79,16 +54,9 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("step", params, indirect=True, scope="session")
 
 
-def require(step, *features):
-    """Skip, inside a test, when one case of a table needs features the step lacks."""
-    missing = step.missing(features)
-    if missing:
-        pytest.skip(f"{step.name} does not teach {', '.join(missing)} yet")
-
-
 @pytest.fixture(scope="session")
 def step(request):
-    """The step under test (a stepkit.Step)."""
+    """The step under test (a harness.steps.Step)."""
     return request.param
 
 
@@ -101,18 +69,6 @@ def create_app(step):
     if step.name not in _modules:
         _modules[step.name] = load_module(step.path, step.name)
     return server_like(app_factory(_modules[step.name]))
-
-
-def server_like(factory):
-    """`factory`, giving each app it makes the ServerLikeClient as its test client."""
-
-    def make(*args, **kwargs):
-        app = factory(*args, **kwargs)
-        # Flask's documented hook, set on this app alone: Flask.test_client_class.
-        app.test_client_class = ServerLikeClient
-        return app
-
-    return make
 
 
 @pytest.fixture
@@ -191,42 +147,6 @@ def test_config(database_url, redis_prefix):
     return config
 
 
-class ServerLikeClient(FlaskClient):
-    """Flask's test client, closing each response once it is read, as a WSGI server does.
-
-    Work that an app leaves until its answer has gone (`response.call_on_close`,
-    as step 07 sends its mail) then runs, as it would behind a real server.
-    """
-
-    def open(self, *args, buffered=True, **kwargs):
-        return super().open(*args, buffered=buffered, **kwargs)
-
-
-class CliRunner(FlaskCliRunner):
-    """Runs the app's commands as `flask` does: inside an app context.
-
-    `flask` pushes one for every command since Flask 2.2, so a step's
-    commands need no @with_appcontext; Flask's test runner alone does not.
-    """
-
-    def invoke(self, cli=None, args=None, **kwargs):
-        with self.app.app_context():
-            return super().invoke(cli, args, **kwargs)
-
-
-def add_users(app, step):
-    """Give a step with a database the same two users steps 01-02 ship."""
-    if "database" not in step.features:
-        return
-    runner = CliRunner(app)
-    for name, user in USERS.items():
-        args = ["create-user", name]
-        if "email" in step.features:
-            args += ["--email", user["email"]]
-        result = runner.invoke(args=args, input=f"{user['password']}\n{user['password']}\n")
-        assert result.exit_code == 0, result.output
-
-
 class SharedBytecodeCache(jinja2.BytecodeCache):
     """Compiled templates, kept across the many apps a test run makes.
 
@@ -269,18 +189,6 @@ def seed_sqlite(step, create_app, test_config, seeded, factory, path):
     shutil.copyfile(seeded[step.name], path)
 
 
-def close_database(app):
-    """Close pooled database (and Redis) connections now, not whenever they are collected."""
-    if "sqlalchemy" in app.extensions:
-        with app.app_context():
-            for engine in app.extensions["sqlalchemy"].engines.values():
-                engine.dispose()
-    # A session store's Redis client (Flask-Session keeps it as `client`).
-    store = getattr(app.session_interface, "client", None)
-    if type(store).__module__.startswith("redis"):
-        store.close()
-
-
 @pytest.fixture
 def app(step, create_app, test_config, seeded_databases, tmp_path_factory):
     """The step's app, made by its create_app(), with alice and bob as users."""
@@ -304,92 +212,6 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return CliRunner(app)
-
-
-def stored_strings(database_url, skip=()):
-    """Every string in every table of the database (but those in `skip`), read from outside the app."""
-    import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
-
-    engine = sa.create_engine(database_url)
-    quote = engine.dialect.identifier_preparer.quote
-    try:
-        with engine.connect() as connection:
-            return [
-                value
-                for table in sa.inspect(connection).get_table_names()
-                if table not in skip
-                for row in connection.execute(sa.text(f"SELECT * FROM {quote(table)}"))
-                for value in row
-                if isinstance(value, str)
-            ]
-    finally:
-        engine.dispose()
-
-
-def session_tables(app):
-    """The table a server-side session store keeps in the app's database (Flask-Session's), if any."""
-    model = getattr(app.session_interface, "sql_session_model", None)
-    return (model.__tablename__,) if model is not None else ()
-
-
-def session_cookie_from(app, response):
-    """The value of the session cookie `response` sets, or None."""
-    cookies = SimpleCookie()
-    for header in response.headers.getlist("Set-Cookie"):
-        cookies.load(header)
-    cookie = cookies.get(app.config["SESSION_COOKIE_NAME"])
-    return cookie.value if cookie is not None else None
-
-
-def plant_session(app, data):
-    """A session cookie holding `data`, made by the app's own session interface.
-
-    As if an earlier visit had put it there: in a signed cookie (steps 01-04)
-    or in the store, under a new id (step 05+).
-    """
-    with app.test_request_context():
-        session = app.session_interface.open_session(app, flask.request)
-        session.update(data)
-        response = app.response_class()
-        app.session_interface.save_session(app, session, response)
-    return session_cookie_from(app, response)
-
-
-def session_data(app, cookie):
-    """What the session named by this cookie value holds, read by the app's own session interface."""
-    name = app.config["SESSION_COOKIE_NAME"]
-    with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
-        return dict(app.session_interface.open_session(app, flask.request) or {})
-
-
-class AuthActions:
-    """Log in and out the way the browser does: through the forms."""
-
-    def __init__(self, client):
-        self._client = client
-
-    def token(self):
-        """A CSRF token for this client's session, where the step has them."""
-        page = self._client.get("/login")
-        if page.status_code != 200:  # logged in: /login redirects away
-            page = self._client.get("/")
-        return csrf_token(page.text)
-
-    def post(self, path, data=None, **kwargs):
-        """POST a form with the session's CSRF token added (if any)."""
-        data = dict(data or {})
-        token = self.token()
-        if token is not None:
-            data.setdefault("csrf_token", token)
-        return self._client.post(path, data=data, **kwargs)
-
-    def login(self, username="alice", password=None, path="/login", **fields):
-        if password is None:
-            password = USERS[username]["password"]
-        return self.post(path, {"username": username, "password": password, **fields})
-
-    def logout(self):
-        return self.post("/logout")
 
 
 @pytest.fixture

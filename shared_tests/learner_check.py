@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from stepkit import Step
-from stepkit import app_entry
-from stepkit import app_factory
-from stepkit import load_module
-from stepkit import select
+from harness.apps import add_users
+from harness.apps import close_database
+from harness.steps import Step
+from harness.steps import app_entry
+from harness.steps import app_factory
+from harness.steps import load_module
+from harness.steps import select
 
 
 class CannotCheck(Exception):
@@ -106,9 +108,6 @@ def hint(error, step):
 
 def start(step, module):
     """Make the app once, as the tests will; stop with one sentence if it cannot start."""
-    from conftest import add_users  # the suite's conftest: loaded by now
-    from conftest import close_database
-
     try:
         factory = app_factory(module)
     except AttributeError as error:

@@ -6,12 +6,12 @@ pytest's caplog, at the levels the app itself sets: no test changes them.
 
 import pytest
 
-from conftest import USERS
-from conftest import AuthActions
-from conftest import add_users
-from conftest import close_database
-from smtp_capture import links
-from smtp_capture import smtp_server
+from harness.accounts import USERS
+from harness.apps import AuthActions
+from harness.apps import add_users
+from harness.apps import close_database
+from harness.smtp import links
+from harness.smtp import smtp_server
 
 CLIENT = "198.51.100.7"
 PROXY = "127.0.0.1"

@@ -2,11 +2,11 @@
 
 import pytest
 
-from conftest import AuthActions
-from conftest import session_tables
-from conftest import stored_strings
-from pages import inputs
-from pages import text
+from harness.apps import AuthActions
+from harness.apps import session_tables
+from harness.apps import stored_strings
+from harness.pages import inputs
+from harness.pages import text
 
 INVALID = "Invalid username or password."
 FORM = "application/x-www-form-urlencoded"

@@ -2,11 +2,11 @@
 
 import pytest
 
-from conftest import LONGEST_PASSWORD
-from conftest import REFUSED_PASSWORDS
-from conftest import USERS
-from conftest import AuthActions
-from conftest import stored_strings
+from harness.accounts import LONGEST_PASSWORD
+from harness.accounts import REFUSED_PASSWORDS
+from harness.accounts import USERS
+from harness.apps import AuthActions
+from harness.apps import stored_strings
 
 
 def create_user(runner, step, username, password, confirm=None, email="carol@example.com"):

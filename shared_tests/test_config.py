@@ -4,10 +4,10 @@ import shutil
 
 import pytest
 
-from conftest import AuthActions
-from conftest import add_users
-from conftest import stored_strings
-from pages import text
+from harness.apps import AuthActions
+from harness.apps import add_users
+from harness.apps import stored_strings
+from harness.pages import text
 
 
 @pytest.mark.contract("With no configuration the app runs, and sessions survive a restart")

@@ -2,9 +2,9 @@
 
 import pytest
 
-from conftest import AuthActions
-from conftest import require
-from pages import forms
+from harness.apps import AuthActions
+from harness.apps import require
+from harness.pages import forms
 
 POSTS = [
     ("/login", {"username": "alice", "password": "wonderland"}, ()),

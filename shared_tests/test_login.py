@@ -5,12 +5,12 @@ import re
 import pytest
 from flask.sessions import SecureCookieSessionInterface
 
-from conftest import USERS
-from conftest import plant_session
-from conftest import session_data
-from pages import decode_session
-from pages import inputs
-from pages import text
+from harness.accounts import USERS
+from harness.apps import plant_session
+from harness.apps import session_data
+from harness.pages import decode_session
+from harness.pages import inputs
+from harness.pages import text
 
 INVALID = "Invalid username or password."
 

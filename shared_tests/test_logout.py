@@ -2,8 +2,8 @@
 
 import pytest
 
-from conftest import require
-from pages import text
+from harness.apps import require
+from harness.pages import text
 
 PLEASE_LOG_IN = "Please log in to access this page."
 LOGGED_OUT = "You have been logged out."

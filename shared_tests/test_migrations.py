@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import USERS
-from conftest import AuthActions
-from conftest import add_users
-from conftest import close_database
-from services import environment_without
-from services import free_port
-from services import stop_process
-from services import wait_for_port
-from stepkit import discover
-from stepkit import load_module
+from harness.accounts import USERS
+from harness.apps import AuthActions
+from harness.apps import add_users
+from harness.apps import close_database
+from harness.services import environment_without
+from harness.services import free_port
+from harness.services import stop_process
+from harness.services import wait_for_port
+from harness.steps import discover
+from harness.steps import load_module
 
 
 def tables(url):
@@ -196,9 +196,8 @@ def test_flask_db_commands_do_not_upgrade_at_start(step, database_url, tmp_path)
 # Imports the app first (the slow, uneven part), then makes it at an agreed
 # moment, so that the processes really do start together.
 TOGETHER = """
-import sys, time
-sys.path.insert(0, {shared!r})
-from stepkit import app_factory, load_module
+import time
+from harness.steps import app_factory, load_module
 factory = app_factory(load_module({path!r}, "racer"))
 time.sleep(max(0, {moment!r} - time.time()))
 factory()

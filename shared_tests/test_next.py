@@ -5,7 +5,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from pages import forms
+from harness.pages import forms
 
 SAFE = [
     "/profile",

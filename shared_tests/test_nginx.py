@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from pages import csrf_token
-from services import environment_without
-from services import free_port
-from services import gunicorn_command
-from services import stop_process
-from services import wait_for_port
-from smtp_capture import links
-from smtp_capture import smtp_server
+from harness.pages import csrf_token
+from harness.services import environment_without
+from harness.services import free_port
+from harness.services import gunicorn_command
+from harness.services import stop_process
+from harness.services import wait_for_port
+from harness.smtp import links
+from harness.smtp import smtp_server
 
 RECIPE = Path(__file__).resolve().parent.parent / "docs" / "steps" / "nginx-proxy.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)

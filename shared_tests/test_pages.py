@@ -2,14 +2,14 @@
 
 import pytest
 
-from conftest import USERS
-from conftest import require
-from pages import forms
-from pages import inputs
-from pages import links
-from pages import password_field_problems
-from pages import text
-from pages import words
+from harness.accounts import USERS
+from harness.apps import require
+from harness.pages import forms
+from harness.pages import inputs
+from harness.pages import links
+from harness.pages import password_field_problems
+from harness.pages import text
+from harness.pages import words
 
 
 @pytest.mark.contract("GET / when anonymous: 200, with a link to /login")

@@ -1,7 +1,7 @@
 """Password reset and change (step 07+): an emailed, expiring, single-use link; the current password first.
 
 Every test here gets a real SMTP server of its own on a free loopback port
-(smtp_capture.py), and the app is configured to send its mail there, as it
+(harness/smtp.py), and the app is configured to send its mail there, as it
 would to a provider: the tests read the link from the email that arrived.
 """
 
@@ -14,23 +14,23 @@ from urllib.parse import urlsplit
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from conftest import LONGEST_PASSWORD
-from conftest import REFUSED_PASSWORDS
-from conftest import USERS
-from conftest import AuthActions
-from conftest import close_database
-from pages import forms
-from pages import inputs
-from pages import links
-from pages import message_at
-from pages import password_field_problems
-from pages import text
-from served import Browser
-from served import Server
-from services import environment_without
-from smtp_capture import body as body_of
-from smtp_capture import links as links_in
-from smtp_capture import smtp_server
+from harness.accounts import LONGEST_PASSWORD
+from harness.accounts import REFUSED_PASSWORDS
+from harness.accounts import USERS
+from harness.apps import AuthActions
+from harness.apps import close_database
+from harness.pages import forms
+from harness.pages import inputs
+from harness.pages import links
+from harness.pages import message_at
+from harness.pages import password_field_problems
+from harness.pages import text
+from harness.served import Browser
+from harness.served import Server
+from harness.services import environment_without
+from harness.smtp import body as body_of
+from harness.smtp import links as links_in
+from harness.smtp import smtp_server
 
 ON_ITS_WAY = "If an account uses that address, a reset link is on its way."
 CHANGED_LOG_IN = "Your password has been changed. Please log in."

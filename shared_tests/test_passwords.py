@@ -4,11 +4,11 @@ import re
 
 import pytest
 
-from conftest import USERS
-from conftest import AuthActions
-from conftest import add_users
-from conftest import close_database
-from conftest import stored_strings
+from harness.accounts import USERS
+from harness.apps import AuthActions
+from harness.apps import add_users
+from harness.apps import close_database
+from harness.apps import stored_strings
 
 BCRYPT_HASH = re.compile(r"^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$")
 

@@ -12,13 +12,13 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from conftest import USERS
-from conftest import AuthActions
-from conftest import add_users
-from conftest import close_database
-from services import environment_without
-from services import free_port
-from stepkit import copy_app
+from harness.accounts import USERS
+from harness.apps import AuthActions
+from harness.apps import add_users
+from harness.apps import close_database
+from harness.services import environment_without
+from harness.services import free_port
+from harness.steps import copy_app
 
 # Referrer-Policy values that still send this site's own pages as Referer
 # (Flask-WTF refuses an HTTPS POST whose Referer is not this site), and no

@@ -15,20 +15,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import USERS
-from conftest import AuthActions
-from conftest import add_users
-from conftest import close_database
-from pages import csrf_token
-from pages import links
-from pages import text
-from served import Browser
-from served import serving
-from services import RedisServer
-from services import environment_without
-from services import free_port
-from services import redis_server
-from services import throwaway_redis
+from harness.accounts import USERS
+from harness.apps import AuthActions
+from harness.apps import add_users
+from harness.apps import close_database
+from harness.pages import csrf_token
+from harness.pages import links
+from harness.pages import text
+from harness.served import Browser
+from harness.served import serving
+from harness.services import RedisServer
+from harness.services import environment_without
+from harness.services import free_port
+from harness.services import redis_server
+from harness.services import throwaway_redis
 
 INVALID = "Invalid username or password."
 FORM = "application/x-www-form-urlencoded"

@@ -4,15 +4,15 @@ import threading
 
 import pytest
 
-from conftest import LONGEST_PASSWORD
-from conftest import REFUSED_PASSWORDS
-from conftest import AuthActions
-from conftest import plant_session
-from conftest import session_data
-from conftest import stored_strings
-from pages import inputs
-from pages import message_at
-from pages import text
+from harness.accounts import LONGEST_PASSWORD
+from harness.accounts import REFUSED_PASSWORDS
+from harness.apps import AuthActions
+from harness.apps import plant_session
+from harness.apps import session_data
+from harness.apps import stored_strings
+from harness.pages import inputs
+from harness.pages import message_at
+from harness.pages import text
 
 GOOD = {
     "username": "carol",

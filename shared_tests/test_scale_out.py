@@ -21,17 +21,17 @@ import uuid
 
 import pytest
 
-from conftest import USERS
-from pages import csrf_token
-from pages import links
-from pages import text
-from served import Browser
-from served import Server
-from services import PostgresServer
-from services import RedisServer
-from services import environment_without
-from services import postgres_bindir
-from services import redis_server
+from harness.accounts import USERS
+from harness.pages import csrf_token
+from harness.pages import links
+from harness.pages import text
+from harness.served import Browser
+from harness.served import Server
+from harness.services import PostgresServer
+from harness.services import RedisServer
+from harness.services import environment_without
+from harness.services import postgres_bindir
+from harness.services import redis_server
 
 # These tests start a PostgreSQL and a Redis of their own, whatever the run's
 # configuration: in `nox -s tests-postgres` or `tests-redis`, which only

@@ -14,17 +14,17 @@ from datetime import datetime
 import pytest
 from flask.sessions import SecureCookieSessionInterface
 
-from conftest import AuthActions
-from conftest import CliRunner
-from conftest import close_database
-from conftest import require
-from conftest import session_cookie_from
-from conftest import session_data
-from conftest import session_tables
-from conftest import stored_strings
-from pages import csrf_token
-from pages import forms
-from pages import text
+from harness.apps import AuthActions
+from harness.apps import CliRunner
+from harness.apps import close_database
+from harness.apps import require
+from harness.apps import session_cookie_from
+from harness.apps import session_data
+from harness.apps import session_tables
+from harness.apps import stored_strings
+from harness.pages import csrf_token
+from harness.pages import forms
+from harness.pages import text
 
 LOGGED_OUT_EVERYWHERE = "You have been logged out everywhere."
 

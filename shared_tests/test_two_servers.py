@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from served import Browser
-from served import Server
-from services import environment_without
+from harness.served import Browser
+from harness.served import Server
+from harness.services import environment_without
 
 
 @pytest.fixture

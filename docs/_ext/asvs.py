@@ -28,8 +28,9 @@ from docutils.parsers.rst import directives
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from stepdocs import ROOT
-from stepdocs import load_stepkit
 from stepdocs import marked_tests
+
+from harness import steps as stepkit
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ class AsvsRow(SphinxDirective):
             self.warn(":from: on a requirement no step keeps")
         if first is None:
             return
-        stepkit = load_stepkit()
         steps = stepkit.discover()
         try:
             [step] = stepkit.select(steps, [first])

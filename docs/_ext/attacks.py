@@ -23,7 +23,6 @@ import http.client
 import io
 import logging
 import re
-import sys
 import tempfile
 import threading
 from http.cookies import SimpleCookie
@@ -35,19 +34,11 @@ from sphinx.util.docutils import SphinxDirective
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
+from harness import pages
+from harness import steps as stepkit
+from harness.apps import add_users
+
 ROOT = Path(__file__).resolve().parents[2]
-USERS = {"alice": ("wonderland", "alice@example.com"), "bob": ("can-we-fix-it", "bob@example.com")}
-
-
-def shared_tests():
-    """stepkit and pages from shared_tests/, the same code the suite uses."""
-    sys.path.insert(0, str(ROOT / "shared_tests"))
-    try:
-        import pages
-        import stepkit
-    finally:
-        sys.path.remove(str(ROOT / "shared_tests"))
-    return stepkit, pages
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -61,7 +52,7 @@ class Served:
     """A step's app with alice and bob, served over HTTP on a free loopback port."""
 
     def __init__(self, step_dir, folder, config=None):
-        stepkit, self.pages = shared_tests()
+        self.pages = pages
         # Step 08 applies its migrations at start; Alembic tells of each one.
         logging.getLogger("alembic").setLevel(logging.WARNING)
         [self.step] = stepkit.select(stepkit.discover(), [step_dir])
@@ -76,12 +67,7 @@ class Served:
         )
         # Step 08 logs every login and failure; the transcript shows them already.
         self.app.logger.setLevel(logging.ERROR)
-        for name, (password, email) in USERS.items() if "database" in self.step.features else ():
-            args = ["create-user", name] + (["--email", email] if "email" in self.step.features else [])
-            with self.app.app_context():  # as `flask` runs every command
-                result = self.app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
-            if result.exit_code != 0:
-                raise RuntimeError(result.output)
+        add_users(self.app, self.step)  # alice and bob, by the step's own create-user
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -47,7 +47,7 @@ How a block runs:
 - `:setup:` lines run before the shown commands, not shown in the block but
   listed in its note. `:substitute:` lines, `SHOWN => RUN`, replace text of
   the shown commands when run, and are listed in the note too; `{redis}`
-  in RUN starts a throwaway redis-server (shared_tests/services.py) for the
+  in RUN starts a throwaway redis-server (harness/services.py) for the
   page and stands for its URL.
 - Consecutive commands run in one bash, so a variable set by one is seen
   by the next; each `:server:` or `&` line is a process of its own.
@@ -65,8 +65,6 @@ lines: they are marked not run here, with the reason why.
 import atexit
 import contextlib
 import fcntl
-import functools
-import importlib.util
 import os
 import pty
 import re
@@ -86,6 +84,8 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+from harness import services
 
 logger = logging.getLogger(__name__)
 
@@ -110,15 +110,6 @@ SERVER_TIMEOUT = 60
 
 class ConsoleError(Exception):
     """A block that did not run as its page says: the message becomes a build warning."""
-
-
-@functools.cache
-def load_services():
-    """shared_tests/services.py: free ports, waiting for a port, the throwaway redis-server."""
-    spec = importlib.util.spec_from_file_location("consoles_services", ROOT / "shared_tests" / "services.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def open_terminal():
@@ -219,7 +210,6 @@ class Server:
     def wait_until_ready(self):
         """Wait until the port answers and the server has printed what it prints at start; return that."""
         deadline = time.monotonic() + SERVER_TIMEOUT
-        services = load_services()
         while True:
             try:
                 services.wait_for_port(self.port, self.process, self.command, timeout=0.1)
@@ -254,7 +244,7 @@ class Sandbox:
     """A throwaway copy of steps/, with `.venv/bin` the build's own, free ports, and the servers started there."""
 
     def __init__(self):
-        self.services = load_services()
+
         self.folder = Path(tempfile.mkdtemp(prefix="flask-login-steps-console-"))
         ignore = shutil.ignore_patterns("instance", "__pycache__", "*.pyc", "*.sqlite", ".pytest_cache")
         shutil.copytree(ROOT / "steps", self.folder / "steps", ignore=ignore)
@@ -263,7 +253,7 @@ class Sandbox:
         self.home.mkdir()
         (self.folder / ".venv").mkdir()
         (self.folder / ".venv" / "bin").symlink_to(Path(sys.executable).parent, target_is_directory=True)
-        self.ports = {shown: self.services.free_port() for shown in SHOWN_PORTS}
+        self.ports = {shown: services.free_port() for shown in SHOWN_PORTS}
         self.servers = []
         self.redis = None
         # Which of those changes applied to the output of the block being run, to tell the reader.
@@ -301,7 +291,7 @@ class Sandbox:
 
     def redis_url(self):
         if self.redis is None:
-            self.redis = self.services.RedisServer()
+            self.redis = services.RedisServer()
             self.redis.start()
         return self.redis.url
 

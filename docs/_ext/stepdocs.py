@@ -41,6 +41,8 @@ from sphinx.directives.code import LiteralInclude
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+from harness import steps as stepkit
+
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,21 +129,10 @@ class ReadmeCommand(SphinxDirective):
         return []
 
 
-def load_stepkit():
-    """Import shared_tests/stepkit.py, which finds the steps and loads them."""
-    sys.path.insert(0, str(ROOT / "shared_tests"))
-    try:
-        import stepkit
-    finally:
-        sys.path.remove(str(ROOT / "shared_tests"))
-    return stepkit
-
-
 class StepTable(SphinxDirective):
     """A table of every step: its page, its title, what it adds, what it needs."""
 
     def run(self):
-        stepkit = load_stepkit()
         table = nodes.table()
         group = nodes.tgroup(cols=4)
         table += group
@@ -210,7 +201,6 @@ class StepDirective(SphinxDirective):
 
     def find_step(self):
         """The step named by the argument, or None (and a warning, which fails the build)."""
-        stepkit = load_stepkit()
         try:
             [step] = stepkit.select(stepkit.discover(), [self.arguments[0]])
         except (LookupError, ValueError) as error:
@@ -238,7 +228,7 @@ class StepInstall(StepDirective):
         if "with-tests" in self.options:
             pyproject = ROOT / "pyproject.toml"
             self.env.note_dependency(str(pyproject))
-            groups = load_stepkit().tomllib.loads(pyproject.read_text(encoding="utf-8"))["dependency-groups"]
+            groups = stepkit.tomllib.loads(pyproject.read_text(encoding="utf-8"))["dependency-groups"]
             requirements += [req for req in groups["test"] if isinstance(req, str)]
         command = " ".join([".venv/bin/pip", "install", *(shlex.quote(req) for req in requirements)])
         block = nodes.literal_block(command, command, language="console")
@@ -422,10 +412,9 @@ def answer(response):
 
 def log_in(step_dir):
     """Start the step with a test key, add alice and bob, log alice in, then forge her cookie."""
-    stepkit = load_stepkit()
     sys.path.insert(0, str(ROOT / "shared_tests"))
     try:
-        from pages import csrf_token
+        from harness.pages import csrf_token
     finally:
         sys.path.remove(str(ROOT / "shared_tests"))
 
@@ -593,7 +582,7 @@ class ContractLine(SphinxDirective):
             self.env.contract_named = {}
         self.env.contract_named.setdefault(self.env.docname, set()).update(names)
 
-        steps = load_stepkit().discover()
+        steps = stepkit.discover()
         every = [step.number for step in steps]
         applies = [
             step.number for step in steps if any(name in known and known[name][2] <= step.features for name in names)

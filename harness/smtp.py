@@ -14,7 +14,7 @@ import time
 
 from aiosmtpd.controller import Controller
 
-from services import free_port
+from harness.services import free_port
 
 # A link in a plain-text email: up to the first white space.
 LINK = re.compile(r"https?://[^\s<>\"']+")

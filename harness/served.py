@@ -15,12 +15,12 @@ import urllib.parse
 import urllib.request
 from http.cookies import SimpleCookie
 
-from conftest import USERS
-from pages import csrf_token
-from pages import words
-from services import free_port
-from services import gunicorn_command
-from services import stop_process
+from harness.accounts import USERS
+from harness.pages import csrf_token
+from harness.pages import words
+from harness.services import free_port
+from harness.services import gunicorn_command
+from harness.services import stop_process
 
 
 class Server:

@@ -1,0 +1,18 @@
+"""What drives the steps from outside: the shared suite, the browser tests, the checker, the docs and the bench.
+
+- `harness.steps`: find the steps, read their step.toml, load a step (or a
+  learner's app) and call its factory.
+- `harness.services`: throwaway PostgreSQL and Redis servers on free
+  loopback ports, and the small tools to start and stop processes.
+- `harness.smtp`: a real SMTP server (aiosmtpd) whose inbox a test reads.
+- `harness.served`: a step served by `flask run` or gunicorn in a process
+  of its own, and a browser with a cookie jar for it.
+- `harness.apps`: a step's app driven in this process: test client, CLI,
+  database and session helpers.
+- `harness.accounts`: alice and bob, and how a step gets them.
+- `harness.pages`: read what a page shows, as a browser would.
+
+The noxfile installs it (editable) into every virtualenv that needs it.
+`harness.steps` and `harness.services` use only the standard library:
+nox imports them before any virtualenv exists.
+"""

@@ -1,0 +1,40 @@
+"""The accounts every test, browser run, docs page and benchmark uses, and how a step gets them.
+
+Steps 01-02 ship alice and bob; from step 03 they are made with the step's
+own `flask create-user` command, as a learner makes them.
+"""
+
+# The accounts every step has: steps 01-02 ship them, later steps get them
+# through their `create-user` command.
+USERS = {
+    "alice": {"id": 1, "password": "wonderland", "email": "alice@example.com"},
+    "bob": {"id": 2, "password": "can-we-fix-it", "email": "bob@example.com"},
+}
+
+# Passwords that every path setting one refuses (step 04+), each with the
+# words one of which its message must hold. The common ones are among the
+# first any guessing tool tries; letter case aside, "Password1" is one too.
+REFUSED_PASSWORDS = {
+    "password": ("password", ["common"]),
+    "12345678": ("12345678", ["common"]),
+    "qwertyuiop": ("qwertyuiop", ["common"]),
+    "iloveyou": ("iloveyou", ["common"]),
+    "sunshine": ("sunshine", ["common"]),
+    "password1": ("password1", ["common"]),
+    "Password1": ("Password1", ["common"]),
+    "trustno1": ("trustno1", ["common"]),
+    "65-characters": ("p" * 65, ["64"]),
+    "73-bytes": ("\u00e9" * 36 + "x", ["72"]),  # 37 characters
+}
+# The longest password the rules allow: 64 characters (and bytes).
+LONGEST_PASSWORD = ("a-long-passphrase " * 4)[:64]
+
+
+def create_user_command(step, username):
+    """The arguments of `flask create-user` for `username` in `step`, and what to type at its prompts."""
+    args = ["create-user", username]
+    if "email" in step.features:
+        args += ["--email", USERS[username]["email"]]
+    password = USERS[username]["password"]
+    # The password is prompted for twice.
+    return args, f"{password}\n{password}\n"

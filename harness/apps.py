@@ -1,0 +1,169 @@
+"""Drive a step's app in this process: its test client and CLI, its database and its sessions.
+
+For the shared suite and the checker (pytest fixtures live in
+shared_tests/conftest.py). Everything here reaches the app through public
+Flask APIs: create_app(), the test client, the CLI runner, the session
+interface.
+"""
+
+from http.cookies import SimpleCookie
+
+import flask
+import pytest
+from flask.testing import FlaskClient
+from flask.testing import FlaskCliRunner
+
+from harness.accounts import USERS
+from harness.accounts import create_user_command
+from harness.pages import csrf_token
+
+
+def require(step, *features):
+    """Skip, inside a test, when one case of a table needs features the step lacks."""
+    missing = step.missing(features)
+    if missing:
+        pytest.skip(f"{step.name} does not teach {', '.join(missing)} yet")
+
+
+class ServerLikeClient(FlaskClient):
+    """Flask's test client, closing each response once it is read, as a WSGI server does.
+
+    Work that an app leaves until its answer has gone (`response.call_on_close`,
+    as step 07 sends its mail) then runs, as it would behind a real server.
+    """
+
+    def open(self, *args, buffered=True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+class CliRunner(FlaskCliRunner):
+    """Runs the app's commands as `flask` does: inside an app context.
+
+    `flask` pushes one for every command since Flask 2.2, so a step's
+    commands need no @with_appcontext; Flask's test runner alone does not.
+    """
+
+    def invoke(self, cli=None, args=None, **kwargs):
+        with self.app.app_context():
+            return super().invoke(cli, args, **kwargs)
+
+
+def add_users(app, step):
+    """Give a step with a database the same two users steps 01-02 ship."""
+    if "database" not in step.features:
+        return
+    runner = CliRunner(app)
+    for name in USERS:
+        args, typed = create_user_command(step, name)
+        result = runner.invoke(args=args, input=typed)
+        assert result.exit_code == 0, result.output
+
+
+def server_like(factory):
+    """`factory`, giving each app it makes the ServerLikeClient as its test client."""
+
+    def make(*args, **kwargs):
+        app = factory(*args, **kwargs)
+        # Flask's documented hook, set on this app alone: Flask.test_client_class.
+        app.test_client_class = ServerLikeClient
+        return app
+
+    return make
+
+
+def close_database(app):
+    """Close pooled database (and Redis) connections now, not whenever they are collected."""
+    if "sqlalchemy" in app.extensions:
+        with app.app_context():
+            for engine in app.extensions["sqlalchemy"].engines.values():
+                engine.dispose()
+    # A session store's Redis client (Flask-Session keeps it as `client`).
+    store = getattr(app.session_interface, "client", None)
+    if type(store).__module__.startswith("redis"):
+        store.close()
+
+
+def stored_strings(database_url, skip=()):
+    """Every string in every table of the database (but those in `skip`), read from outside the app."""
+    import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
+
+    engine = sa.create_engine(database_url)
+    quote = engine.dialect.identifier_preparer.quote
+    try:
+        with engine.connect() as connection:
+            return [
+                value
+                for table in sa.inspect(connection).get_table_names()
+                if table not in skip
+                for row in connection.execute(sa.text(f"SELECT * FROM {quote(table)}"))
+                for value in row
+                if isinstance(value, str)
+            ]
+    finally:
+        engine.dispose()
+
+
+def session_tables(app):
+    """The table a server-side session store keeps in the app's database (Flask-Session's), if any."""
+    model = getattr(app.session_interface, "sql_session_model", None)
+    return (model.__tablename__,) if model is not None else ()
+
+
+def session_cookie_from(app, response):
+    """The value of the session cookie `response` sets, or None."""
+    cookies = SimpleCookie()
+    for header in response.headers.getlist("Set-Cookie"):
+        cookies.load(header)
+    cookie = cookies.get(app.config["SESSION_COOKIE_NAME"])
+    return cookie.value if cookie is not None else None
+
+
+def plant_session(app, data):
+    """A session cookie holding `data`, made by the app's own session interface.
+
+    As if an earlier visit had put it there: in a signed cookie (steps 01-04)
+    or in the store, under a new id (step 05+).
+    """
+    with app.test_request_context():
+        session = app.session_interface.open_session(app, flask.request)
+        session.update(data)
+        response = app.response_class()
+        app.session_interface.save_session(app, session, response)
+    return session_cookie_from(app, response)
+
+
+def session_data(app, cookie):
+    """What the session named by this cookie value holds, read by the app's own session interface."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
+        return dict(app.session_interface.open_session(app, flask.request) or {})
+
+
+class AuthActions:
+    """Log in and out the way the browser does: through the forms."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def token(self):
+        """A CSRF token for this client's session, where the step has them."""
+        page = self._client.get("/login")
+        if page.status_code != 200:  # logged in: /login redirects away
+            page = self._client.get("/")
+        return csrf_token(page.text)
+
+    def post(self, path, data=None, **kwargs):
+        """POST a form with the session's CSRF token added (if any)."""
+        data = dict(data or {})
+        token = self.token()
+        if token is not None:
+            data.setdefault("csrf_token", token)
+        return self._client.post(path, data=data, **kwargs)
+
+    def login(self, username="alice", password=None, path="/login", **fields):
+        if password is None:
+            password = USERS[username]["password"]
+        return self.post(path, {"username": username, "password": password, **fields})
+
+    def logout(self):
+        return self.post("/logout")
