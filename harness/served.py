@@ -147,3 +147,26 @@ class Browser:
             return None
         assert status == 200, (status, page)
         return next(name for name in USERS if name in words(page))
+
+
+def assert_one_site(one, two, browser=Browser):
+    """Two servers of one site: a login on one is valid on the other, a logout on either ends it on both.
+
+    `browser` makes each visitor. alice logs in on `one`, bob (remembered)
+    on `two`; each is seen on both, twice (a server may hand each request
+    to another worker); then alice logs out on `two`, and she, and a copy of
+    her cookies, are logged out on both while bob is not.
+    """
+    alice, bob = browser(), browser()
+    assert alice.log_in(one) == (302, "/profile")
+    assert bob.log_in(two, "bob", remember=True) == (302, "/profile")
+    for server in (one, two, one, two):
+        assert alice.logged_in_as(server) == "alice"
+        assert bob.logged_in_as(server) == "bob"
+    thief = browser()
+    thief.cookies = dict(alice.cookies)
+    assert alice.post(two, "/logout")[0] in (302, 303)
+    for server in (one, two):
+        assert alice.logged_in_as(server) is None
+        assert thief.logged_in_as(server) is None
+        assert bob.logged_in_as(server) == "bob"

@@ -27,6 +27,7 @@ from harness.pages import links
 from harness.pages import text
 from harness.served import Browser
 from harness.served import Server
+from harness.served import assert_one_site
 from harness.services import PostgresServer
 from harness.services import RedisServer
 from harness.services import environment_without
@@ -169,19 +170,7 @@ if CAN_RUN:
     def test_two_gunicorn_servers_act_as_one_site(serve):
         one, two = serve(), serve()
         assert health(one) == health(two) == (200, "ok")
-        alice, bob = ProxiedBrowser(), ProxiedBrowser()
-        assert alice.log_in(one) == (302, "/profile")
-        assert bob.log_in(two, "bob", remember=True) == (302, "/profile")
-        for server in (one, two, one, two):  # several requests: each may reach another worker
-            assert alice.logged_in_as(server) == "alice"
-            assert bob.logged_in_as(server) == "bob"
-        thief = ProxiedBrowser()
-        thief.cookies = dict(alice.cookies)
-        assert alice.post(two, "/logout")[0] in (302, 303)
-        for server in (one, two):
-            assert alice.logged_in_as(server) is None
-            assert thief.logged_in_as(server) is None
-            assert bob.logged_in_as(server) == "bob"
+        assert_one_site(one, two, ProxiedBrowser)
         # Failed logins for one name, spread over both servers and their workers.
         guesser = ProxiedBrowser()
         statuses = [guesser.log_in(server, "alice", "not the password")[0] for server in (one, two, one)]

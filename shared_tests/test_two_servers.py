@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from harness.served import Browser
 from harness.served import Server
+from harness.served import assert_one_site
 from harness.services import environment_without
 
 
@@ -50,19 +50,4 @@ def two_servers(step, app, test_config, tmp_path):
 )
 @pytest.mark.features("login", "logout", "profile", "server-sessions", "database")
 def test_two_servers_act_as_one_site(two_servers):
-    one, two = two_servers
-    alice, bob = Browser(), Browser()
-    status, location = alice.log_in(one)
-    assert (status, location) == (302, "/profile")
-    assert bob.log_in(two, "bob", remember=True) == (302, "/profile")
-    for server in (one, two):
-        assert alice.logged_in_as(server) == "alice"
-        assert bob.logged_in_as(server) == "bob"
-    thief = Browser()
-    thief.cookies = dict(alice.cookies)
-    # Logging out on the other server ends the session on both.
-    assert alice.post(two, "/logout")[0] in (302, 303)
-    for server in (one, two):
-        assert alice.logged_in_as(server) is None
-        assert thief.logged_in_as(server) is None
-        assert bob.logged_in_as(server) == "bob"
+    assert_one_site(*two_servers)
