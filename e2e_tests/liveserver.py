@@ -12,14 +12,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 from harness.accounts import USERS
 from harness.accounts import create_user_command
+from harness.served import Server
 from harness.services import environment_without
 from harness.services import free_port
-from harness.services import stop_process
 from harness.smtp import smtp_server
 
 
@@ -33,7 +31,7 @@ class LiveServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = folder / "server.log"
-        self.process = None
+        self.server = None
         self.inbox = None  # the SMTP server's inbox, for a step that sends email
         self._mail = contextlib.ExitStack()
         self.env = environment_without()
@@ -68,33 +66,22 @@ class LiveServer:
         shutil.copytree(self.step.path, self.app, ignore=shutil.ignore_patterns("instance", "__pycache__"))
         if "database" in self.step.features:
             self.add_users()
-        command = [sys.executable, "-m", "flask", "--app", str(self.app), "run", "--host", "127.0.0.1"]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, "--port", str(self.port)], env=self.env, cwd=self.folder, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.step.name} stopped at start-up:\n{self.log.read_text()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url("/"), timeout=2) as response:
-                if response.status == 200:
-                    return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(
-            f"{self.step.name} did not answer on {self.base_url} in {timeout} s:\n{self.log.read_text()}"
-        )
+        self.server = Server(self.step, self.env, self.log, path=self.app, port=self.port)
+        try:
+            self.server.wait(timeout=timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self):
-        if self.process is not None:
-            stop_process(self.process)
+        if self.server is not None:
+            self.server.stop()
         self._mail.close()
 
     def errors(self):
         """Lines of the server's log that tell of a 500 or a traceback."""
-        lines = self.log.read_text(errors="replace").splitlines()
-        return [line for line in lines if '" 500 ' in line or line.startswith("Traceback")]
+        return self.server.errors()
 
 
 @contextlib.contextmanager

@@ -27,12 +27,13 @@ class Server:
     """One process serving the step on a free loopback port: `flask run`, or gunicorn with `workers`.
 
     `path` is the step's folder, or a copy of it; the process runs in the
-    folder of `log`, where it writes what it prints.
+    folder of `log`, where it writes what it prints. `port`: a free one
+    unless given.
     """
 
-    def __init__(self, step, env, log, workers=None, path=None):
+    def __init__(self, step, env, log, workers=None, path=None, port=None):
         path = path or step.path
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         if workers:
