@@ -12,4 +12,5 @@ login_manager = LoginManager(app)
 login_manager.login_view = "login"
 login_manager.login_message_category = "info"
 
-from flaskblog import commands, routes  # noqa: E402, F401
+from flaskblog import commands  # noqa: E402, F401
+from flaskblog import routes  # noqa: E402, F401
