@@ -368,7 +368,6 @@ BROKEN_IN_BOTH = {
     "GET /profile when logged in: 200, shows the username and the numeric user id": "expected 200, got 404",
     "GET /logout (and /logout-everywhere) answers 405: logging out is by POST only": "expected 405, got 302",
     "A password over 72 bytes is just a wrong password at login": "your app raised ValueError: password cannot be",
-    "A login attempt costs the same for unknown users as for known ones (no timing clue)": "expected 1, got 0",
 }
 KEPT_IN_BOTH = [
     "GET /login: 200, a form with the inputs username and password",
@@ -410,6 +409,10 @@ def test_a_tutorial_shaped_app_gets_a_report_line_by_line(tmp_path, shape):
     assert set(NOT_JUDGED) <= set(not_judged), output
     for line in NOT_JUDGED:
         assert why in output.split(f"NOT JUDGED  {line}\n")[1].split("\n")[0], output
+    # A cost factor given after import comes too late for flask-bcrypt, which read it at init_app.
+    timing = "A login attempt costs the same for unknown users as for known ones (no timing clue)"
+    assert timing in not_judged, output
+    assert "BCRYPT_LOG_ROUNDS=5" in output.split(f"NOT JUDGED  {timing}\n")[1].split("\n")[0], output
     # Every line of step 03, once: the whole check of a copy of step 03 keeps 53.
     assert len(kept) + len(broken) + len(not_judged) == len(set(kept + broken + not_judged)) == 53, output
     assert (

@@ -151,10 +151,10 @@ def load(step, folder):
         name = step.path.name
         clash = sys.modules.get(name) or importlib.util.find_spec(name)
         if clash is not None:
-            where = getattr(clash, "__file__", None) or getattr(clash, "origin", None) or "the standard library"
+            found = getattr(clash, "__file__", None) or getattr(clash, "origin", None) or "the standard library"
             stop(
                 f"Your package imports itself as `{name}`, but the check already has a module of that name "
-                f"({where}): rename your package's folder, and its imports, to something of your own."
+                f"({found}): rename your package's folder, and its imports, to something of your own."
             )
         step.not_judged["fresh-copy"] = FRESH_COPY_BY_NAME
         sys.path.insert(0, str(step.path.parent))
