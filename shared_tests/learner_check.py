@@ -264,6 +264,7 @@ def on_the_given_database(factory, folder):
     other settings is not judged: this app cannot be two.
     """
     last = {}
+    hashers = []
 
     def create_app(test_config=None):
         settings = dict(test_config or {})
@@ -275,6 +276,12 @@ def on_the_given_database(factory, folder):
             pytest.skip(SECOND_APP)
         last.update(test=CURRENT["test"], others=others)
         app = factory(settings)
+        # For speed only: flask-bcrypt reads BCRYPT_LOG_ROUNDS in init_app, so a
+        # Bcrypt made at import would hash at cost 12 in every check. Its
+        # init_app again takes the check's cost (4), as a factory app would.
+        hashers[:] = hashers or bcrypt_extensions(folder)
+        for hasher in hashers:
+            hasher.init_app(app)
         if "sqlalchemy" not in app.extensions:
             stop(
                 "Your app opens its database when it is made, and not through Flask-SQLAlchemy: give it a "
@@ -301,6 +308,15 @@ def on_the_given_database(factory, folder):
         return app
 
     return create_app
+
+
+def bcrypt_extensions(folder):
+    """The flask_bcrypt.Bcrypt objects that the modules loaded from `folder` made."""
+    modules = [
+        m for m in list(sys.modules.values()) if Path(getattr(m, "__file__", None) or "/").is_relative_to(folder)
+    ]
+    found = {id(value): value for module in modules for value in vars(module).values()}.values()
+    return [value for value in found if type(value).__module__ == "flask_bcrypt" and type(value).__name__ == "Bcrypt"]
 
 
 def where(filename, lineno):
