@@ -8,6 +8,7 @@ import importlib.util
 import inspect
 import shutil
 import sys
+import weakref
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -30,8 +31,14 @@ class Step:
     title: str = ""
     features: frozenset = field(default_factory=frozenset)
     dependencies: tuple = ()
-    # For a learner's own app (`pytest --app-path`): the step it is checked as.
+    # For a learner's own app (`pytest --app-path`): the step it is checked as,
+    # the path the learner gave (`path` is then the copy that is loaded), the
+    # factory the tests call if not the module's own, and the kinds of check
+    # that cannot judge this app, each with the reason (learner_check.py).
     checked_as: "Step | None" = None
+    origin: "Path | None" = None
+    factory: "object | None" = None
+    not_judged: dict = field(default_factory=dict)
 
     @classmethod
     def from_dir(cls, path):
@@ -163,6 +170,10 @@ def load_module(path, module_name):
     return module
 
 
+# A module-level app's settings as imported, before any test changed them.
+_IMPORTED_CONFIG = weakref.WeakKeyDictionary()
+
+
 def app_factory(module):
     """The module's `create_app`, or a factory returning its module-level `app`.
 
@@ -186,8 +197,12 @@ def app_factory(module):
 
     app = next((getattr(module, name) for name in ("app", "application") if hasattr(module, name)), None)
     if app is not None:
+        # One app for every test: each starts from the settings it had when imported.
+        imported = _IMPORTED_CONFIG.setdefault(app, dict(app.config))
 
         def existing_app(test_config=None):
+            app.config.clear()
+            app.config.update(imported)
             app.config.update(test_config or {})
             return app
 

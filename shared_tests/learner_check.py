@@ -7,7 +7,11 @@ contract the app keeps or breaks, with what was expected and what came back.
 A test names its line with `@pytest.mark.contract("...")`.
 """
 
+import importlib.util
+import os
 import re
+import shutil
+import sys
 import tempfile
 import traceback
 from pathlib import Path
@@ -16,15 +20,49 @@ import pytest
 
 from harness.apps import add_users
 from harness.apps import close_database
+from harness.steps import NOT_COPIED
 from harness.steps import Step
 from harness.steps import app_entry
 from harness.steps import app_factory
+from harness.steps import copy_app
 from harness.steps import load_module
 from harness.steps import select
 
 
 class CannotCheck(Exception):
     """Why the learner's app cannot be checked at all, in one sentence."""
+
+
+# A skip with this reason is a check that cannot judge the learner's app (its
+# shape, not its code): the report lists its line as not judged, saying why.
+NOT_JUDGED = "not judged for your app: "
+FRESH_COPY_BY_NAME = NOT_JUDGED + (
+    "it starts a second copy of your app from a new folder, and your package imports itself by its own name, "
+    "so that copy would run the first one's modules"
+)
+FRESH_COPY_FIXED = NOT_JUDGED + (
+    "it starts your app again from nothing, set only by FLASK_ variables, and your app is made once, "
+    "when it is imported, with settings of its own"
+)
+LATE_SETTING = NOT_JUDGED + (
+    "it gives your app {}, and your app was made when it was imported: settings given later may come too late"
+)
+SECOND_APP = NOT_JUDGED + (
+    "it makes a second app with other settings beside the first, and your module-level app is one app, "
+    "made when it is imported"
+)
+# What the check gives an app that reads its settings from the environment
+# when it is imported (`os.environ.get("DATABASE_URL")` in a Config class).
+ENVIRONMENT = ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI", "SECRET_KEY")
+
+# The settings every check gives (conftest.test_config) and the values a
+# module-level app can take late; any other (a cost of 5, a shorter limit)
+# may have been read already when the app was made.
+USUAL = {"TESTING": True, "BCRYPT_LOG_ROUNDS": 4}
+PER_TEST = ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "RATELIMIT_STORAGE_OPTIONS", "SESSION_KEY_PREFIX")
+
+# The test running now, for a factory that must know when a test makes a second app.
+CURRENT = {"test": None}
 
 
 def learner_app(config, steps, modules):
@@ -36,12 +74,17 @@ def learner_app(config, steps, modules):
     traceback.
     """
     step = problem = None
+    # The copy of the app that is loaded, and the databases it is given.
+    folder = Path(tempfile.mkdtemp(prefix="check-your-app-"))
     try:
         step = learner_step(config, steps)
-        modules[step.name] = load(step)
-        start(step, modules[step.name])
+        modules[step.name] = load(step, folder)
+        start(step, modules[step.name], folder)
     except (CannotCheck, pytest.UsageError) as error:
         problem = error
+    # A deprecation in the learner's code (the tutorials' `User.query.get()`)
+    # is a warning to read, not a broken line, as under `flask run`.
+    config.addinivalue_line("filterwarnings", "default::DeprecationWarning")
     # The report is the answer: no traceback or summary line per failure,
     # unless asked for on the command line (`--tb=short`, `-ra`).
     asked = [str(arg) for arg in config.invocation_params.args]
@@ -53,7 +96,7 @@ def learner_app(config, steps, modules):
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.reportchars = "w"  # warnings still; no line per failed or skipped test
-    config.pluginmanager.register(ContractReport(step, problem), "contract-report")
+    config.pluginmanager.register(ContractReport(step, problem, folder), "contract-report")
     return [step] if problem is None else []
 
 
@@ -79,6 +122,7 @@ def learner_step(config, steps):
         features=model.features,
         dependencies=model.dependencies,
         checked_as=model,
+        origin=path,
     )
 
 
@@ -87,43 +131,93 @@ def stop(sentence):
     raise CannotCheck(sentence)
 
 
-def load(step):
-    """Import the learner's app under its own module name, or stop and say why not."""
+def load(step, folder):
+    """Import a copy of the learner's app, or stop and say why not.
+
+    The copy, in `folder`, is what every check runs: a database path fixed
+    in the code (`sqlite:///site.db`, or one next to config.py) then points
+    into the copy, never at the learner's own file. An app reading its
+    database URL from the environment when imported gets one in `folder`.
+    A package that imports itself by its own name (`from myblog import
+    routes`), as `flask --app myblog` allows, is loaded under that name, with
+    the folder it sits in first on sys.path; any other, under a name of the
+    check's own, so that it never clashes with the course's steps.
+    """
+    step.path = copy_of(step.origin, folder)
+    if "database" in step.features:
+        for name in ENVIRONMENT:
+            os.environ[name] = f"sqlite:///{folder / 'from-the-environment.sqlite'}"
+        os.environ["SECRET_KEY"] = "only-for-the-check"
+    name = step.name
+    if step.path.is_dir() and imports_itself_by_name(step.path):
+        name = step.path.name
+        clash = sys.modules.get(name) or importlib.util.find_spec(name)
+        if clash is not None:
+            found = getattr(clash, "__file__", None) or getattr(clash, "origin", None) or "the standard library"
+            stop(
+                f"Your package imports itself as `{name}`, but the check already has a module of that name "
+                f"({found}): rename your package's folder, and its imports, to something of your own."
+            )
+        step.not_judged["fresh-copy"] = FRESH_COPY_BY_NAME
+        sys.path.insert(0, str(step.path.parent))
     try:
-        return load_module(step.path, step.name)
+        return load_module(step.path, name)
     except SyntaxError as error:
         stop(f"Your app could not be imported: {where(error.filename, error.lineno)} has a syntax error ({error.msg}).")
     except (Exception, SystemExit) as error:  # not Ctrl-C: that still stops the run
         stop(f"Your app could not be imported: {raised(error, step)}{hint(error, step)}.")
+    finally:
+        if name != step.name:  # for the load only: a module the suite imports later must be its own
+            sys.path.remove(str(step.path.parent))
+
+
+def copy_of(path, folder):
+    """Copy the app into `folder`: a module with its folder; a package with the .py files beside it.
+
+    Those files (a Mega-Tutorial's config.py, a run.py) are where a package
+    importing itself by name finds its neighbours. Databases, instance
+    folders and virtualenvs are not copied (harness.steps.NOT_COPIED).
+    """
+    copy = copy_app(path, folder)
+    if path.is_dir():
+        for neighbour in path.parent.glob("*.py"):
+            if not NOT_COPIED(str(path.parent), [neighbour.name]):
+                shutil.copy2(neighbour, folder / neighbour.name)
+    return copy
+
+
+def imports_itself_by_name(package):
+    """Whether a module of the package imports it by its folder's name: `from myblog import db`."""
+    name = re.escape(package.name)
+    by_name = re.compile(rf"^\s*(from\s+{name}(\.\w+)*\s+import|import\s+{name}\b)", re.MULTILINE)
+    return any(by_name.search(path.read_text(encoding="utf-8", errors="replace")) for path in package.rglob("*.py"))
 
 
 def hint(error, step):
     """What to do about a module that was not found, if that is the error."""
     if not isinstance(error, ModuleNotFoundError):
         return ""
-    if step.path.is_dir() and (error.name or "").partition(".")[0] == step.path.name:
-        return "; inside a package, import its own modules relatively: `from . import views`"
     return "; install it (`nox -s check` installs what the step declares, and your requirements.txt)"
 
 
-def start(step, module):
+def start(step, module, folder):
     """Make the app once, as the tests will; stop with one sentence if it cannot start."""
     try:
         factory = app_factory(module)
     except AttributeError as error:
         stop(f"Cannot check your app: {error}.")
-    if getattr(factory, "late_config", False) and "database" in step.features:
-        stop(
-            f"Step {step.checked_as.number} needs a create_app(test_config=None) factory, so that every "
-            "check gets a fresh database: your app takes its settings only after it is made."
-        )
-    with tempfile.TemporaryDirectory(prefix="check-your-app-") as folder:
-        database = Path(folder, "start.sqlite")
+    # An app that takes its settings only after it is made keeps the database
+    # it opened when made: each check's own database is put in that file's place.
+    fixed = getattr(factory, "late_config", False) and "database" in step.features
+    if fixed:
+        step.factory = factory = on_the_given_database(factory, folder)
+        step.not_judged["fresh-copy"] = step.not_judged.get("fresh-copy", FRESH_COPY_FIXED)
+    with tempfile.TemporaryDirectory(prefix="start-", dir=folder) as started:
+        database = Path(started, "start.sqlite")
         settings = {
-            "TESTING": True,
             "SECRET_KEY": "only-for-the-check",
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
-            "BCRYPT_LOG_ROUNDS": 4,
+            **USUAL,
         }
         try:
             app = factory(settings)
@@ -133,7 +227,7 @@ def start(step, module):
             stop(f"Cannot check your app: its factory returned {type(app).__name__}, not a Flask app.")
         if "database" not in step.features:
             return
-        if "sqlalchemy" in app.extensions:
+        if "sqlalchemy" in app.extensions and not fixed:
             try:
                 with app.app_context():
                     used = app.extensions["sqlalchemy"].engine.url.database
@@ -157,6 +251,73 @@ def start(step, module):
             close_database(app)
 
 
+def on_the_given_database(factory, folder):
+    """A factory for an app whose database is fixed when it is made: each check's database goes in its place.
+
+    Such an app (a module-level `app`, or a `create_app()` taking no
+    settings) opens the file its code names whatever test_config says. Made
+    from the copy in `folder`, that file is in the copy. Before each use it
+    becomes a link to the database the check gave: the test's own, empty or
+    seeded, as for any app. The tables are made as the tutorials have you
+    make them once (`db.create_all()`). A test that asks for a second app with
+    other settings is not judged: this app cannot be two.
+    """
+    last = {}
+    hashers = []
+
+    def create_app(test_config=None):
+        settings = dict(test_config or {})
+        others = {key: value for key, value in settings.items() if key != "SQLALCHEMY_DATABASE_URI"}
+        late = [f"{key}={value!r}" for key, value in others.items() if key not in PER_TEST and USUAL.get(key) != value]
+        if late:
+            pytest.skip(LATE_SETTING.format(", ".join(late)))
+        if CURRENT["test"] is not None and last.get("test") == CURRENT["test"] and last["others"] != others:
+            pytest.skip(SECOND_APP)
+        last.update(test=CURRENT["test"], others=others)
+        app = factory(settings)
+        # For speed only: flask-bcrypt reads BCRYPT_LOG_ROUNDS in init_app, so a
+        # Bcrypt made at import would hash at cost 12 in every check. Its
+        # init_app again takes the check's cost (4), as a factory app would.
+        hashers[:] = hashers or bcrypt_extensions(folder)
+        for hasher in hashers:
+            hasher.init_app(app)
+        if "sqlalchemy" not in app.extensions:
+            stop(
+                "Your app opens its database when it is made, and not through Flask-SQLAlchemy: give it a "
+                "create_app(test_config=None) factory, so that every check gets a fresh database."
+            )
+        given = Path(settings["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+        db = app.extensions["sqlalchemy"]
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+            url = db.engine.url
+            # Not resolved: after the first use the file is a link to some test's database.
+            opened = Path(os.path.abspath(url.database or "")) if url.get_backend_name() == "sqlite" else None
+            if opened is None or not opened.is_relative_to(folder):
+                stop(
+                    f"Your app opens the database {url.render_as_string()} when it is imported, outside the copy "
+                    "the check made, and the check would write into it: read its URL from DATABASE_URL, or make "
+                    "the app in a create_app(test_config=None) factory."
+                )
+            opened.parent.mkdir(parents=True, exist_ok=True)
+            opened.unlink(missing_ok=True)
+            opened.symlink_to(given)
+            db.create_all()
+        return app
+
+    return create_app
+
+
+def bcrypt_extensions(folder):
+    """The flask_bcrypt.Bcrypt objects that the modules loaded from `folder` made."""
+    modules = [
+        m for m in list(sys.modules.values()) if Path(getattr(m, "__file__", None) or "/").is_relative_to(folder)
+    ]
+    found = {id(value): value for module in modules for value in vars(module).values()}.values()
+    return [value for value in found if type(value).__module__ == "flask_bcrypt" and type(value).__name__ == "Bcrypt"]
+
+
 def where(filename, lineno):
     return f"{Path(filename or '?').name}, line {lineno}"
 
@@ -175,10 +336,19 @@ def raised(error, step):
 class ContractReport:
     """Collects each test's outcome under its contract line; prints them at the end."""
 
-    def __init__(self, step, problem=None):
+    def __init__(self, step, problem=None, folder=None):
         self.step = step
         self.problem = problem
+        self.folder = folder  # the copy of the app, removed at the end
         self.lines = {}  # contract line -> [(test id, outcome, message, checked source)]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        CURRENT["test"] = item.nodeid
+
+    def pytest_unconfigure(self, config):
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config, items):
@@ -200,6 +370,8 @@ class ContractReport:
         report = yield
         if report.when == "call" or report.outcome != "passed":
             message, checked = explain(call.excinfo, self.step) if report.failed else ("", "")
+            if report.skipped and isinstance(report.longrepr, tuple):
+                message = str(report.longrepr[2]).removeprefix("Skipped: ")
             if report.failed and report.when != "call":
                 stage = "start" if report.when == "setup" else "clean up"
                 message = f"the check could not {stage}: {message}"
@@ -224,11 +396,12 @@ class ContractReport:
         write = terminalreporter.write_line
         model = self.step.checked_as
         terminalreporter.write_sep("=", f"your app, checked as step {model.number}: {model.title}")
-        write(f"app: {self.step.path}")
+        write(f"app: {self.step.origin}")
         write("")
-        kept = broken = 0
+        kept = broken = unjudged = 0
         for line, results in self.lines.items():
             failed = [r for r in results if r[1] == "failed"]
+            not_judged = [r for r in results if r[1] == "skipped" and r[2].startswith(NOT_JUDGED)]
             if failed:
                 broken += 1
                 write(f"BROKEN  {line}", red=True, bold=True)
@@ -238,6 +411,14 @@ class ContractReport:
                         write(f"            checked: {checked}")
                 if len(failed) > 3:
                     write(f"          ... and {len(failed) - 3} more checks of this line")
+            elif not_judged:
+                unjudged += 1
+                write(f"NOT JUDGED  {line}", yellow=True, bold=True)
+                tests = ", ".join(dict.fromkeys(r[0].partition("[")[0] for r in not_judged))
+                write(f"          {tests}: {not_judged[0][2].removeprefix(NOT_JUDGED)}")
+                passed = sum(r[1] == "passed" for r in results)
+                if passed:
+                    write(f"          (its other {passed} checks passed)")
             elif any(r[1] == "passed" for r in results):
                 kept += 1
                 write(f"kept    {line}", green=True)
@@ -247,8 +428,10 @@ class ContractReport:
             write(f"Your app breaks {broken} of the {total} contract lines checked for step {model.number}.", red=True)
         elif total:
             write(f"Your app keeps all {total} contract lines checked for step {model.number}.", green=True)
-        else:
+        elif not unjudged:
             write("Nothing was checked.")
+        if unjudged:
+            write(f"{unjudged} more could not be judged for an app of this shape (NOT JUDGED above).", yellow=True)
 
 
 def contract_line(item):
