@@ -142,7 +142,9 @@ def create_app(test_config=None):
     db.init_app(app)
     bcrypt.init_app(app)
     csrf.init_app(app)
-    login_manager.init_app(app)
+    # Not Flask-Login's context processor, which looks the user up before
+    # drawing any template, the 503 page's too: views.py has its own.
+    login_manager.init_app(app, add_context_processor=False)
     limiter.init_app(app)
     mail.init_app(app)
     # `flask db upgrade` and friends; the migrations live inside the step.
