@@ -80,6 +80,21 @@ def tests(session, step):
     session.run("pytest", "--step", step, *parallel(step), *session.posargs)
 
 
+@nox.session(name="tests-lowest", default=False, venv_backend="uv")
+@nox.parametrize("step", list(STEPS), ids=list(STEPS))
+def tests_lowest(session, step):
+    """Run the shared suite on one step with the oldest releases its step.toml allows.
+
+    This proves the lower bounds: each package the step names comes at the
+    lowest version its bound allows (uv's `--resolution lowest-direct`; what
+    those need in turn, at its newest). `tests` installs the newest releases
+    whenever it makes a virtualenv, as on a clean clone: uv resolves afresh.
+    """
+    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("--resolution", "lowest-direct", *STEPS[step].dependencies)
+    session.run("pytest", "--step", step, *parallel(step), *session.posargs)
+
+
 DATABASE_STEPS = [name for name, step in STEPS.items() if "database" in step.features]
 
 # What the store sessions below leave to the plain `tests` session: tests of

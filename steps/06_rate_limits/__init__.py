@@ -91,6 +91,15 @@ def create_app(test_config=None):
         **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
     }
 
+    from . import commands
+    from . import models
+    from . import sessions
+    from . import views
+
+    # First of all the before_request functions, which run in the order they
+    # are registered: csrf.init_app and limiter.init_app below add theirs.
+    # A 503 page while a store does not answer, not the CSRF check's 400.
+    app.before_request(views.stores_answer)
     db.init_app(app)
     bcrypt.init_app(app)
     csrf.init_app(app)
@@ -101,17 +110,10 @@ def create_app(test_config=None):
     login_manager.login_message = "Please log in to access this page."
     login_manager.login_message_category = "info"
 
-    from . import commands
-    from . import models
-    from . import sessions
-    from . import views
-
     # Sessions kept on the server (sessions.py), in place of Flask's signed cookie.
     sessions.init_app(app)
 
     app.register_blueprint(views.bp)
-    # First of all the before_request functions: a 503 page while a store does not answer.
-    app.before_request_funcs.setdefault(None, []).insert(0, views.stores_answer)
     app.cli.add_command(commands.create_user)
     with app.app_context():
         db.create_all()  # makes the tables (users, sessions) on first start; no-op after

@@ -11,6 +11,7 @@ share it.
 """
 
 import re
+import secrets
 import time
 from datetime import datetime
 from datetime import timedelta
@@ -68,7 +69,42 @@ class StoredSession(db.Model):
     expiry: Mapped[datetime | None] = mapped_column(DateTime)  # past this, the record is worthless
 
 
-class SlidingExpiry:
+# Flask-Session's private parts, all of them, here and nowhere else ----------
+#
+# Flask-Session 0.8 has no public way to do what these do. Everything else
+# in the step uses its public interface; if a release renames one of these
+# underscored methods, the session tests fail.
+
+
+class StoreHooks:
+    """The two things this course needs from inside Flask-Session's stores.
+
+    SlidingExpiry builds on this class, and only it calls these methods.
+    """
+
+    def forget(self, sid):
+        """Delete the session stored under this id, now.
+
+        Flask-Session deletes a stored session only in save_session (when the
+        session was emptied) and in regenerate() (which skips an empty one).
+        A public way was proposed, and never merged:
+        https://github.com/pallets-eco/flask-session/pull/27
+        """
+        self._delete_session(self._get_store_id(sid))
+
+    def _upsert_session(self, session_lifetime, session, store_id):
+        # Flask-Session stores every session for PERMANENT_SESSION_LIFETIME
+        # (session_lifetime); this private hook of its stores is the one
+        # place to choose another. Every visit stores a session, known since
+        # https://github.com/pallets-eco/flask-session/issues/19; if a
+        # release renames the hook, the lifetime tests fail.
+        super()._upsert_session(self.stored_lifetime(self.app, session), session, store_id)
+
+
+# End of Flask-Session's private parts ---------------------------------------
+
+
+class SlidingExpiry(StoreHooks):
     """What this course adds to Flask-Session's stores (a mix-in for each of them).
 
     - A cookie that is not an id we could have made never reaches the store.
@@ -84,7 +120,7 @@ class SlidingExpiry:
         cookie = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
         if cookie is not None and not SESSION_ID.match(cookie):
             # Garbage, huge, non-ASCII: nobody issued this. A new, empty session.
-            return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            return self.session_class(sid=self.new_sid(), permanent=self.permanent)
         try:
             session = super().open_session(app, request)
         except RedisError as error:
@@ -92,7 +128,7 @@ class SlidingExpiry:
             # handlers can catch anything: hand over an empty session marked
             # so, and views.stores_answer() answers 503 before any view runs.
             app.logger.error("session store unavailable: %s", error.__class__.__name__)
-            session = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            session = self.session_class(sid=self.new_sid(), permanent=self.permanent)
             session.unavailable = True
             return session
         # Not part of what views see. dict.pop: taking it out is no change to save.
@@ -101,8 +137,8 @@ class SlidingExpiry:
         if logged_in_at is not None and time.time() - logged_in_at > app.config["SESSION_ABSOLUTE_LIFETIME"]:
             # Used or not, this login is too old: over, on the server too.
             # Whoever holds the cookie, or a copy, must log in again.
-            self._delete_session(self._get_store_id(session.sid))
-            return self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            self.forget(session.sid)
+            return self.session_class(sid=self.new_sid(), permanent=self.permanent)
         return session
 
     def regenerate(self, session):
@@ -113,8 +149,8 @@ class SlidingExpiry:
         call this right after every login: a session that holds one now
         notes the time, from which its absolute lifetime counts.
         """
-        self._delete_session(self._get_store_id(session.sid))
-        session.sid = self._generate_sid(self.sid_length)
+        self.forget(session.sid)
+        session.sid = self.new_sid()
         if LOGIN in session:
             session[LOGGED_IN_AT] = time.time()
         session.modified = True
@@ -169,13 +205,9 @@ class SlidingExpiry:
             return lifetime
         return min(lifetime, timedelta(seconds=token_life))
 
-    def _upsert_session(self, session_lifetime, session, store_id):
-        # Flask-Session stores every session for PERMANENT_SESSION_LIFETIME
-        # (session_lifetime); this private hook of its stores is the one
-        # place to choose another. Every visit stores a session, known since
-        # https://github.com/pallets-eco/flask-session/issues/19; if a
-        # release renames the hook, the lifetime tests fail.
-        super()._upsert_session(self.stored_lifetime(self.app, session), session, store_id)
+    def new_sid(self):
+        """A new random session id, made as Flask-Session makes its own: SESSION_ID_LENGTH random bytes."""
+        return secrets.token_urlsafe(self.sid_length)
 
 
 class DatabaseSessions(SlidingExpiry, SqlAlchemySessionInterface):

@@ -7,7 +7,6 @@ import time
 from flask import Blueprint
 from flask import current_app
 from flask import flash
-from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -452,11 +451,22 @@ def server_error(error):
     return error
 
 
+@bp.app_context_processor
+def user_for_templates():
+    """`current_user` in every template, looked up only when a template reads it.
+
+    Flask-Login's own context processor (turned off in create_app()) looks
+    the user up before drawing any template, even the 503 page drawn
+    because the database is away.
+    """
+    return {"current_user": current_user}
+
+
 def outage_page():
     """The 503 page, in the site's layout, drawn without asking the database anything.
 
     The layout asks who is logged in; with the database gone that would fail
-    again, so for this page everyone is anonymous.
+    again, so for this page everyone is anonymous. (What render_template is
+    given wins over what context processors give.)
     """
-    g._login_user = login_manager.anonymous_user()
-    return render_template("503.html")
+    return render_template("503.html", current_user=login_manager.anonymous_user())
