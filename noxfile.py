@@ -90,7 +90,7 @@ def tests_lowest(session, step):
     those need in turn, at its newest). `tests` installs the newest releases
     whenever it makes a virtualenv, as on a clean clone: uv resolves afresh.
     """
-    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install(*nox.project.dependency_groups(PYPROJECT, "test"), *HARNESS)
     session.install("--resolution", "lowest-direct", *STEPS[step].dependencies)
     session.run("pytest", "--step", step, *parallel(step), *session.posargs)
 
