@@ -140,16 +140,16 @@ def session_data(app, cookie):
 
 
 class AuthActions:
-    """Log in and out the way the browser does: through the forms."""
+    """Log in and out the way the browser does: through the forms of `client`, a test client."""
 
     def __init__(self, client):
-        self._client = client
+        self.client = client
 
     def token(self):
         """A CSRF token for this client's session, where the step has them."""
-        page = self._client.get("/login")
+        page = self.client.get("/login")
         if page.status_code != 200:  # logged in: /login redirects away
-            page = self._client.get("/")
+            page = self.client.get("/")
         return csrf_token(page.text)
 
     def post(self, path, data=None, **kwargs):
@@ -158,7 +158,7 @@ class AuthActions:
         token = self.token()
         if token is not None:
             data.setdefault("csrf_token", token)
-        return self._client.post(path, data=data, **kwargs)
+        return self.client.post(path, data=data, **kwargs)
 
     def login(self, username="alice", password=None, path="/login", **fields):
         if password is None:

@@ -101,7 +101,7 @@ def logged_in(app, username="alice", password=None, remember=False):
     fields = {"remember": "y"} if remember else {}
     response = auth.login(username, password, **fields)
     assert response.status_code in (302, 303), f"{username} could not log in"
-    return auth._client
+    return auth.client
 
 
 def can_log_in(app, username, password):

@@ -22,6 +22,7 @@ from harness.apps import close_database
 from harness.pages import csrf_token
 from harness.pages import links
 from harness.pages import text
+from harness.pages import words
 from harness.served import Browser
 from harness.served import serving
 from harness.services import RedisServer
@@ -91,6 +92,24 @@ def test_a_locked_username_stays_locked_from_another_address(app, spellings):
 
 
 @pytest.mark.contract(
+    "A lockout stops new logins only: the user's sessions, remembered ones too, go on working through it"
+)
+@pytest.mark.features("login", "rate-limits", "remember", "profile")
+@pytest.mark.asvs("6.1.1")
+def test_a_lockout_leaves_the_users_sessions_alone(app):
+    """What a stranger who locks alice's name cannot do: log her out."""
+    at_home, remembered = browser(app, "198.51.100.1"), browser(app, "198.51.100.2")
+    assert logged_in(at_home.login("alice"))
+    assert logged_in(remembered.login("alice", remember="y"))
+    fail(browser(app, "203.0.113.9"), "alice", PER_USERNAME)
+    assert browser(app, "203.0.113.10").login("alice").status_code == 429  # locked
+    for kind, kept in (("session", at_home), ("remembered", remembered)):
+        page = kept.client.get("/profile")
+        assert page.status_code == 200, f"{kind}: {page.status_code} during the lockout"
+        assert "alice" in words(page.text), kind
+
+
+@pytest.mark.contract(
     "Failed logins are counted per client address: other usernames from that address work until its own limit"
 )
 @pytest.mark.features("login", "rate-limits")
@@ -123,7 +142,7 @@ def test_the_right_password_during_a_lockout_gets_429_with_retry_after(app, clie
     assert 0 < retry_after(response) <= 15 * 60 + 2
     # Nothing about the password leaks, and nobody was logged in.
     assert text(response.text) == text(auth.login("alice", "not the password").text)
-    assert auth._client.get("/profile").status_code in (302, 303)
+    assert auth.client.get("/profile").status_code in (302, 303)
 
 
 @pytest.mark.contract("A successful login does not count towards the limit")
@@ -233,7 +252,7 @@ def test_hostile_login_bodies_are_counted(app, body):
     answers = []
     for _ in range(PER_USERNAME + 1):
         body_with_token = body.replace(b"TOKEN", auth.token().encode())
-        response = auth._client.post("/login", data=body_with_token, content_type=FORM)
+        response = auth.client.post("/login", data=body_with_token, content_type=FORM)
         assert "Traceback" not in response.text
         answers.append(response.status_code)
     # Counted as failures of one username: locked after PER_USERNAME, long
@@ -549,7 +568,7 @@ if CAN_START_REDIS:
             # Longer than any timeout of the app's: every write it tries meanwhile fails.
             admin.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
             try:
-                response = alice._client.post("/logout", data={"csrf_token": token})
+                response = alice.client.post("/logout", data={"csrf_token": token})
             finally:
                 admin.execute_command("CLIENT", "UNPAUSE")
                 admin.close()
