@@ -95,7 +95,16 @@ def tests_lowest(session, step):
     session.run("pytest", "--step", step, *parallel(step), *session.posargs)
 
 
-DATABASE_STEPS = [name for name, step in STEPS.items() if "database" in step.features]
+# The steps whose database, on PostgreSQL, holds everything: steps 03-04
+# (sessions in a signed cookie) and the production step run with no Redis
+# (sessions in PostgreSQL, counts in each process). From step 05 on every
+# other step meets PostgreSQL in tests-redis, beside Redis.
+DATABASE_STEPS = [
+    name
+    for name, step in STEPS.items()
+    if "database" in step.features
+    and ("server-sessions" not in step.features or "production-settings" in step.features)
+]
 
 # What the store sessions below leave to the plain `tests` session: tests of
 # what a page says and sends (links, fields, headers, redirects to `next`,
@@ -120,7 +129,8 @@ def tests_postgres(session, step):
     """Run the shared suite on a step with a database, against a throwaway PostgreSQL.
 
     App servers that keep no state and share one database are how this app
-    grows past one machine; this proves every step with a database works so.
+    grows past one machine; this proves that the steps whose pages keep all
+    of it in the database (03, 04, and 08 without Redis) work so.
     """
     install_step(session, step, "test", "postgres")
     with throwaway_postgres(session) as url:
@@ -137,9 +147,9 @@ def tests_postgres(session, step):
 
 SESSION_STEPS = [name for name, step in STEPS.items() if "server-sessions" in step.features]
 
-# What tests-redis leaves to the sessions with the database: the schema and
-# its migrations, `flask create-user` and the password hashes live in the
-# database alone, whoever keeps the sessions and the counts.
+# What tests-redis leaves to tests-postgres where that runs the step: the
+# schema and its migrations, `flask create-user` and the password hashes live
+# in the database alone, whoever keeps the sessions and the counts.
 DATABASE_ONLY = [
     "--ignore=shared_tests/test_migrations.py",
     "--ignore=shared_tests/test_cli.py",
@@ -150,23 +160,26 @@ DATABASE_ONLY = [
 @nox.session(name="tests-redis")
 @nox.parametrize("step", SESSION_STEPS, ids=SESSION_STEPS)
 def tests_redis(session, step):
-    """Run the shared suite on a step with server-side sessions, keeping them in a throwaway Redis.
+    """Run the shared suite on a step with server-side sessions in a throwaway Redis, its database in PostgreSQL.
 
-    FLASK_REDIS_URL moves the sessions out of the step's database into Redis,
-    which several server processes (and hosts) can share; each test keeps its
-    keys under a prefix of its own.
+    FLASK_REDIS_URL moves the sessions (and from step 06 the counts) out of
+    the step's database into Redis, which several server processes (and
+    hosts) can share; each test keeps its keys under a prefix of its own.
+    The database is a throwaway PostgreSQL, as the production step has it.
     """
-    install_step(session, step, "test")
-    with throwaway_redis(session) as url:
+    install_step(session, step, "test", "postgres")
+    # The database-only tests ran on PostgreSQL in tests-postgres already, if that runs this step.
+    skip = DATABASE_ONLY if step in DATABASE_STEPS else []
+    with throwaway_redis(session) as redis, throwaway_postgres(session) as database:
         session.run(
             "pytest",
             "--step",
             step,
             *parallel(step),
             *STORE_INDEPENDENT,
-            *DATABASE_ONLY,
+            *skip,
             *session.posargs,
-            env={"FLASK_REDIS_URL": url},
+            env={"FLASK_REDIS_URL": redis, "FLASK_SQLALCHEMY_DATABASE_URI": database},
         )
 
 
