@@ -4,6 +4,9 @@ pytest reads options only from plugins and the rootdir's conftest.py at
 start-up, so they live here and `pytest --step 02` works from the root.
 """
 
+from harness.checker import learner_app
+from harness.steps import discover
+
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -13,7 +16,7 @@ def pytest_addoption(parser):
         metavar="STEP",
         help="run only this step (folder name or number, e.g. 02); may be repeated",
     )
-    # Check a learner's own app instead of the steps (shared_tests/learner_check.py).
+    # Check a learner's own app instead of the steps (harness/checker.py).
     parser.addoption(
         "--app-path",
         metavar="PATH",
@@ -24,3 +27,17 @@ def pytest_addoption(parser):
         metavar="STEP",
         help="with --app-path: the step (e.g. 03) whose contract your app should keep",
     )
+
+
+def pytest_configure(config):
+    """With pytest-xdist (`-n 2`), start the checker's report in the process that prints it too.
+
+    That process runs and collects no test, so shared_tests/conftest.py,
+    which starts the checker in every process that does, never loads there.
+    """
+    if (
+        config.getoption("app_path")
+        and getattr(config.option, "numprocesses", None)
+        and not hasattr(config, "workerinput")
+    ):
+        learner_app(config, discover(), {})

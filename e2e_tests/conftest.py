@@ -35,7 +35,7 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(items):
-    """With pytest-xdist's `--dist loadgroup`, each step's tests go to one worker.
+    """With pytest-xdist (`-n 2 --dist loadgroup`), each step's tests go to one worker.
 
     A worker starts the servers of the steps it meets; so each step is
     served once, whatever the number of workers.

@@ -34,7 +34,7 @@ class Step:
     # For a learner's own app (`pytest --app-path`): the step it is checked as,
     # the path the learner gave (`path` is then the copy that is loaded), the
     # factory the tests call if not the module's own, and the kinds of check
-    # that cannot judge this app, each with the reason (learner_check.py).
+    # that cannot judge this app, each with the reason (harness/checker.py).
     checked_as: "Step | None" = None
     origin: "Path | None" = None
     factory: "object | None" = None

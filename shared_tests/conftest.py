@@ -21,13 +21,13 @@ from harness.apps import CliRunner
 from harness.apps import add_users
 from harness.apps import close_database
 from harness.apps import server_like
+from harness.checker import learner_app
 from harness.steps import app_factory
 from harness.steps import copy_app
 from harness.steps import discover
 from harness.steps import load_module
 from harness.steps import select
 from harness.steps import step_params
-from learner_check import learner_app
 
 
 def pytest_configure(config):
@@ -66,7 +66,7 @@ _modules = {}
 @pytest.fixture
 def create_app(step):
     """The step's app factory, its package loaded once per test session."""
-    if step.factory is not None:  # a learner's app that the check wraps (learner_check.py)
+    if step.factory is not None:  # a learner's app that the check wraps (harness/checker.py)
         return server_like(step.factory)
     if step.name not in _modules:
         _modules[step.name] = load_module(step.path, step.name)

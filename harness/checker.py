@@ -333,6 +333,10 @@ def raised(error, step):
     return f"{type(error).__name__}{': ' + message if message else ''}{place}"
 
 
+# What a test's report carries for the contract report: (its place, its line, its outcome).
+RESULT = "contract-result"
+
+
 class ContractReport:
     """Collects each test's outcome under its contract line; prints them at the end."""
 
@@ -367,6 +371,12 @@ class ContractReport:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
+        """Note the outcome on the report, under its line, with what went wrong.
+
+        On the report itself: with pytest-xdist (`-n 2`) this runs in a
+        worker, and only what a report carries reaches the process that
+        prints (pytest_runtest_logreport, there and here alike).
+        """
         report = yield
         if report.when == "call" or report.outcome != "passed":
             message, checked = explain(call.excinfo, self.step) if report.failed else ("", "")
@@ -376,8 +386,15 @@ class ContractReport:
                 stage = "start" if report.when == "setup" else "clean up"
                 message = f"the check could not {stage}: {message}"
             result = (self.short_id(item), report.outcome, message, checked)
-            self.lines.setdefault(contract_line(item), []).append(result)
+            order = item.session.items.index(item)
+            report.user_properties.append((RESULT, (order, contract_line(item), result)))
         return report
+
+    def pytest_runtest_logreport(self, report):
+        for name, value in report.user_properties:
+            if name == RESULT:
+                order, line, result = value
+                self.lines.setdefault(line, []).append((order, result))
 
     def short_id(self, item):
         """The test's name and case, without the step's id that every case shares."""
@@ -399,7 +416,9 @@ class ContractReport:
         write(f"app: {self.step.origin}")
         write("")
         kept = broken = unjudged = 0
-        for line, results in self.lines.items():
+        # In the order of the tests, however the workers finished them.
+        ordered = sorted(self.lines.items(), key=lambda entry: min(order for order, _ in entry[1]))
+        for line, results in ((line, [result for _, result in sorted(found)]) for line, found in ordered):
             failed = [r for r in results if r[1] == "failed"]
             not_judged = [r for r in results if r[1] == "skipped" and r[2].startswith(NOT_JUDGED)]
             if failed:
