@@ -21,13 +21,14 @@ def path(page):
 
 
 @pytest.mark.features("login", "profile")
-@pytest.mark.parametrize("username", list(USERS))
-def test_log_in_with_enter_and_see_the_profile(page, server, username):
-    log_in(page, server, username)
+def test_log_in_with_enter_and_see_the_profile(page, server):
+    # alice alone: bob's login differs only in what the page shows, which the
+    # shared suite checks for every step; here what counts is the browser.
+    log_in(page, server, "alice")
     assert path(page) == "/profile"
     shown = words(page)
-    assert username in shown
-    assert str(USERS[username]["id"]) in shown
+    assert "alice" in shown
+    assert str(USERS["alice"]["id"]) in shown
 
 
 @pytest.mark.features("login")
