@@ -11,6 +11,8 @@
   database and session helpers.
 - `harness.accounts`: alice and bob, and how a step gets them.
 - `harness.pages`: read what a page shows, as a browser would.
+- `harness.checker`: the checker (`pytest --app-path`), which puts a
+  learner's app in the steps' place and reports line by line.
 
 The noxfile installs it (editable) into every virtualenv that needs it.
 `harness.steps` and `harness.services` use only the standard library:
