@@ -262,7 +262,7 @@ class Sandbox:
     def environment(self):
         bindir = str(Path(sys.executable).parent)
         # Nothing of the builder's Flask or gunicorn settings: the page's commands say it all.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "GUNICORN_"))}
+        env = services.environment_without("FLASK_", "GUNICORN_")
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(
             PATH=bindir + os.pathsep + env.get("PATH", ""),
