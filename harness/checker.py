@@ -344,7 +344,8 @@ class ContractReport:
         self.step = step
         self.problem = problem
         self.folder = folder  # the copy of the app, removed at the end
-        self.lines = {}  # contract line -> [(test id, outcome, message, checked source)]
+        self.lines = {}  # contract line -> [(place, (test id, outcome, message, checked source))]
+        self.places = {}  # test node id -> its place among the tests kept
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
@@ -368,6 +369,8 @@ class ContractReport:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+        # Each test's place, for the report's order: the same in every worker.
+        self.places = {item.nodeid: place for place, item in enumerate(keep)}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -386,8 +389,7 @@ class ContractReport:
                 stage = "start" if report.when == "setup" else "clean up"
                 message = f"the check could not {stage}: {message}"
             result = (self.short_id(item), report.outcome, message, checked)
-            order = item.session.items.index(item)
-            report.user_properties.append((RESULT, (order, contract_line(item), result)))
+            report.user_properties.append((RESULT, (self.places[item.nodeid], contract_line(item), result)))
         return report
 
     def pytest_runtest_logreport(self, report):
