@@ -4,7 +4,6 @@ They live in a module of their own so that models and views can import them
 without importing the app, which does not exist until create_app() runs.
 """
 
-from flask import current_app
 from flask import request
 from flask_bcrypt import Bcrypt
 from flask_limiter import Limiter
@@ -34,30 +33,6 @@ class SafeLoginManager(LoginManager):
         return super()._load_user_from_remember_cookie(cookie)
 
 
-class AppLimiter(Limiter):
-    """Flask-Limiter's Limiter, keeping each app's counts with that app.
-
-    A Limiter keeps its store on itself, so every app made from this one
-    object would count in the store of the last one made: two apps in one
-    process (as in the tests) would share their counts. This keeps each
-    app's store in its own `app.extensions`.
-    """
-
-    def init_app(self, app):
-        # Limiter would merge every app's RATELIMIT_STORAGE_OPTIONS into one dict.
-        self._storage_options = {}
-        super().init_app(app)
-        app.extensions["limiter_store"] = (self._storage, self._limiter)
-
-    @property
-    def storage(self):
-        return current_app.extensions["limiter_store"][0]
-
-    @property
-    def limiter(self):
-        return current_app.extensions["limiter_store"][1]
-
-
 def client_address():
     """The key for limits per client: the address of the socket's other end.
 
@@ -76,7 +51,7 @@ bcrypt = Bcrypt()
 csrf = CSRFProtect()  # every POST must carry the form's hidden csrf_token
 # Counts requests per key and answers 429 over a limit. The limits are on
 # the views; where the counts live is set in create_app().
-limiter = AppLimiter(
+limiter = Limiter(
     key_func=client_address,
     # Check every limit of a request, not only up to the first one broken,
     # so that the 429 page can say when the *last* of them lets go.
