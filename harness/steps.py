@@ -65,16 +65,34 @@ def step_params(metafunc, steps):
 
     The features come from the test's `features` marks. A skip therefore
     always means "this step does not teach that yet", never anything else.
+    A test marked `replaced_by(feature)` is deselected for the steps with
+    that feature (`deselect_replaced`): their contract says otherwise, in a
+    test of its own.
     """
     import pytest
 
     needed = [name for marker in metafunc.definition.iter_markers("features") for name in marker.args]
+    # A line a later step rewrites (step 09's sign-up no longer logs in): the
+    # steps that teach the feature named here do not run the test at all.
+    replaced = [name for marker in metafunc.definition.iter_markers("replaced_by") for name in marker.args]
     params = []
     for step in steps:
+        if replaced and not step.missing(replaced):
+            # Deselected at collection (REPLACED): not a skip, nothing is missing.
+            params.append(pytest.param(step, id=step.name, marks=[pytest.mark.replaced_in_step]))
+            continue
         missing = step.missing(needed)
         marks = [pytest.mark.skip(reason=f"{step.name} does not teach {', '.join(missing)} yet")] if missing else []
         params.append(pytest.param(step, id=step.name, marks=marks))
     return params
+
+
+def deselect_replaced(config, items):
+    """Drop the tests that step_params marked as replaced by the step's own contract."""
+    replaced = [item for item in items if item.get_closest_marker("replaced_in_step")]
+    if replaced:
+        config.hook.pytest_deselected(items=replaced)
+        items[:] = [item for item in items if not item.get_closest_marker("replaced_in_step")]
 
 
 def discover(steps_dir=STEPS_DIR):

@@ -24,6 +24,7 @@ from harness.apps import server_like
 from harness.checker import learner_app
 from harness.steps import app_factory
 from harness.steps import copy_app
+from harness.steps import deselect_replaced
 from harness.steps import discover
 from harness.steps import load_module
 from harness.steps import select
@@ -32,6 +33,10 @@ from harness.steps import step_params
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "features(*names): the step features this test checks")
+    config.addinivalue_line(
+        "markers", "replaced_by(*names): features of later steps whose contract replaces this test's"
+    )
+    config.addinivalue_line("markers", "replaced_in_step: set by harness.steps.step_params; such items are deselected")
     steps = discover()
     if config.getoption("step"):
         try:
@@ -52,6 +57,10 @@ def pytest_generate_tests(metafunc):
         return
     params = step_params(metafunc, metafunc.config.steps)
     metafunc.parametrize("step", params, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config, items):
+    deselect_replaced(config, items)
 
 
 @pytest.fixture(scope="session")
