@@ -6,7 +6,6 @@ deliberate break must fail with a report that names the broken line; an
 app that cannot start must get one sentence, not a traceback.
 """
 
-import ast
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from harness.steps import app_entry
 from harness.steps import copy_app
 from harness.steps import discover
 from harness.steps import requirements_near
+from harness.suite import read_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,21 +204,12 @@ CASES = [
 ]
 
 
+SUITE = sorted((ROOT / "shared_tests").glob("test_*.py"))
+
+
 def marked_with(line):
-    """The names of the shared tests marked `@pytest.mark.contract(line)`, found with `ast`."""
-    names = []
-    for path in sorted((ROOT / "shared_tests").glob("test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.FunctionDef):
-                continue
-            for decorator in node.decorator_list:
-                if (
-                    isinstance(decorator, ast.Call)
-                    and ast.unparse(decorator.func) == "pytest.mark.contract"
-                    and [arg.value for arg in decorator.args if isinstance(arg, ast.Constant)] == [line]
-                ):
-                    names.append(node.name)
-    return names
+    """The names of the shared tests marked `@pytest.mark.contract(line)`."""
+    return [name for name, test in read_suite(SUITE, "contract").items() if test.values == (line,)]
 
 
 @pytest.mark.parametrize(("number", "file", "edits", "line", "words"), CASES)
@@ -343,15 +334,9 @@ def one_test_per_line(number):
 def line_tests(number):
     """Each contract line step `number` has: {line: [(how many parametrize marks, test name)]}."""
     tests = {}
-    for path in sorted((ROOT / "shared_tests").glob("test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            decorators = getattr(node, "decorator_list", [])
-            calls = [(ast.unparse(d.func), d.args) for d in decorators if isinstance(d, ast.Call)]
-            needed = {arg.value for func, args in calls if func == "pytest.mark.features" for arg in args}
-            cases = sum(func == "pytest.mark.parametrize" for func, _ in calls)
-            for func, args in calls:
-                if func == "pytest.mark.contract" and needed <= STEPS[number].features:
-                    tests.setdefault(args[0].value, []).append((cases, node.name))
+    for name, test in read_suite(SUITE, "contract").items():
+        if test.runs_on(STEPS[number]):
+            tests.setdefault(test.values[0], []).append((test.parametrized, name))
     return tests
 
 
@@ -454,13 +439,8 @@ def test_wrong_options_are_usage_errors(tmp_path, args, message):
 
 def test_every_shared_test_names_its_contract_line():
     """The report groups tests by contract line: a test without one would show as its bare name."""
-    missing = []
-    for path in sorted((ROOT / "shared_tests").glob("test_*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                marks = [ast.unparse(d) for d in node.decorator_list]
-                if not any(mark.startswith("pytest.mark.contract(") for mark in marks):
-                    missing.append(f"{path.name}::{node.name}")
+    marked = read_suite(SUITE, "contract")
+    missing = [f"{test.path.name}::{name}" for name, test in read_suite(SUITE).items() if name not in marked]
     assert missing == [], "add @pytest.mark.contract(...) to these"
 
 

@@ -99,7 +99,7 @@ class AsvsRow(SphinxDirective):
         except (LookupError, ValueError) as error:
             self.warn("%s", error)
             return
-        runs_on = [s.number for s in steps if any(name in every and every[name][2] <= s.features for name in names)]
+        runs_on = [s.number for s in steps if any(name in every and every[name].runs_on(s) for name in names)]
         if runs_on and step.number < runs_on[0]:
             self.warn("kept from step %s, but its tests run from step %s on", step.number, runs_on[0])
 

@@ -23,7 +23,6 @@
   none, so the docs work offline and tell no third party who reads them.
 """
 
-import ast
 import base64
 import json
 import re
@@ -42,6 +41,7 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from harness import steps as stepkit
+from harness.suite import read_suite
 
 logger = logging.getLogger(__name__)
 
@@ -480,39 +480,16 @@ SCANNED = {}
 def marked_tests(mark=None):
     """Every test in shared_tests/ marked `@pytest.mark.<mark>(...)`, found with `ast`, by name.
 
-    With `mark=None`, every test function, marked or not. Each maps to
-    (file, line, features, values): features from its
-    `@pytest.mark.features(...)`, the empty set when it has none; values
-    are the constant arguments of the `mark` marker itself. Nothing is
-    imported and no test runs. The suite is read again only when one of
+    With `mark=None`, every test function, marked or not. Each maps to a
+    harness.suite.SharedTest (file, line, features, the `mark` marker's
+    constant arguments, ...). Nothing is imported and no test runs. The suite is read again only when one of
     its files changed (`docs-serve` rebuilds while you edit).
     """
     paths = sorted((ROOT / "shared_tests").glob("*.py"))
     files = tuple((path, path.stat().st_mtime_ns) for path in paths)
     if SCANNED.get(mark, (None,))[0] != files:
-        SCANNED[mark] = (files, scan(paths, mark))
+        SCANNED[mark] = (files, read_suite(paths, mark))
     return SCANNED[mark][1]
-
-
-def scan(paths, mark):
-    """marked_tests' reading of the files at `paths`."""
-    found = {}
-    for path in paths:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
-            marks = {}
-            for decorator in node.decorator_list:
-                call = decorator if isinstance(decorator, ast.Call) else None
-                name = ast.unparse(call.func if call else decorator)
-                if name.startswith("pytest.mark."):
-                    marks[name.removeprefix("pytest.mark.")] = call.args if call else []
-            if mark in marks or (mark is None and node.name.startswith("test_")):
-                features = frozenset(arg.value for arg in marks.get("features", []) if isinstance(arg, ast.Constant))
-                values = tuple(arg.value for arg in marks.get(mark, []) if isinstance(arg, ast.Constant))
-                found[node.name] = (path, node.lineno, features, values)
-    return found
 
 
 def contract_tests():
@@ -584,9 +561,7 @@ class ContractLine(SphinxDirective):
 
         steps = stepkit.discover()
         every = [step.number for step in steps]
-        applies = [
-            step.number for step in steps if any(name in known and known[name][2] <= step.features for name in names)
-        ]
+        applies = [step.number for step in steps if any(name in known and known[name].runs_on(step) for name in names)]
 
         box = nodes.container(classes=["contract-line"])
         self.set_source_info(box)
