@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -43,6 +44,29 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 # folder of nox's own instead, written once per virtualenv.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ.setdefault("PYTHONPYCACHEPREFIX", str(ROOT / ".nox" / "pycache"))
+
+
+def memory_tmpdir(folder=Path("/dev/shm"), room=2 * 2**30):
+    """A temporary folder in memory (Linux's tmpfs), if the machine has one with room to spare.
+
+    The tests' SQLite databases, throwaway servers and copies of steps live
+    in temporary folders; SQLite waits for the disk at every commit, and the
+    suite commits thousands of times. In memory the wait is gone. Elsewhere
+    (macOS, a container with a small /dev/shm) the system's own stays.
+    """
+    if os.environ.get("TMPDIR") or not folder.is_dir() or shutil.disk_usage(folder).free < room:
+        return None
+    mine = folder / f"flask-login-steps-{os.getuid()}"
+    # Others may pass through (PostgreSQL's own user, when we are root, must
+    # reach its folder inside) but not list or write.
+    mine.mkdir(mode=0o711, exist_ok=True)
+    if mine.is_symlink() or mine.stat().st_uid != os.getuid():
+        return None  # someone else's: not ours to use
+    return str(mine)
+
+
+if tmpdir := memory_tmpdir():
+    os.environ["TMPDIR"] = tmpdir
 STEPS = {step.name: step for step in discover()}
 FINAL_STEP = list(STEPS)[-1]
 
@@ -95,16 +119,15 @@ def tests_lowest(session, step):
     session.run("pytest", "--step", step, *parallel(step), *session.posargs)
 
 
-# The steps whose database, on PostgreSQL, holds everything: steps 03-04
-# (sessions in a signed cookie) and the production step run with no Redis
-# (sessions in PostgreSQL, counts in each process). From step 05 on every
-# other step meets PostgreSQL in tests-redis, beside Redis.
+# The steps whose pages keep everything in PostgreSQL: steps 03-04 (sessions
+# in a signed cookie) and the first production step, whose page also runs a
+# site with no Redis (sessions in PostgreSQL, counts in each process). Every
+# step from 05 on meets PostgreSQL in tests-redis, beside Redis, which is how
+# the production step and the steps after it are served (`nox -s production`).
+PRODUCTION_STEPS = [name for name, step in STEPS.items() if "production-settings" in step.features]
 DATABASE_STEPS = [
-    name
-    for name, step in STEPS.items()
-    if "database" in step.features
-    and ("server-sessions" not in step.features or "production-settings" in step.features)
-]
+    name for name, step in STEPS.items() if "database" in step.features and "server-sessions" not in step.features
+] + PRODUCTION_STEPS[:1]
 
 # What the store sessions below leave to the plain `tests` session: tests of
 # what a page says and sends (links, fields, headers, redirects to `next`,
@@ -303,9 +326,6 @@ def serve(session):
     install_step(session, step)
     stop_children_on_sigterm()
     session.run("flask", "--app", f"steps/{step}", "run", *args)
-
-
-PRODUCTION_STEPS = [name for name, step in STEPS.items() if "production-settings" in step.features]
 
 
 @nox.session(default=False)
