@@ -188,8 +188,8 @@ BREAKS = [
     (
         "reset-link-to-any-host",
         BY_FEATURE.get("password-reset", []),
-        "__init__.py",
-        [('TRUSTED_HOSTS=["127.0.0.1", "localhost"],', "TRUSTED_HOSTS=None,")],
+        "config.py",
+        [('TRUSTED_HOSTS = ["127.0.0.1", "localhost"]', "TRUSTED_HOSTS = None")],
         "A request's untrusted Host header never yields a reset link to that host (a 400, or a trusted host)",
         "http://evil.example/reset-password/",
     ),

@@ -1,11 +1,11 @@
 """Step 05: sessions kept on the server, so that logging out really ends them."""
 
 import secrets
-from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
 
+from . import config
 from .extensions import bcrypt
 from .extensions import csrf
 from .extensions import db
@@ -16,41 +16,8 @@ def create_app(test_config=None):
     """Create and configure the app: `flask --app steps/05_server_sessions run`."""
     # Every step keeps its own instance folder: its secret key, from step 03 its database.
     app = Flask(__name__, instance_path=str(Path(__file__).parent / "instance"))
-    app.config.from_mapping(
-        # The browser sends the session cookie when a link on another site
-        # leads here, but not with that site's POST forms, frames or scripts:
-        # a first line against CSRF.
-        SESSION_COOKIE_SAMESITE="Lax",
-        # A login form is a few hundred bytes. Refuse any body over 1 MB with
-        # 413 before reading it: Flask would otherwise read it all into memory.
-        MAX_CONTENT_LENGTH=1024 * 1024,
-        # Without "remember me" the session cookie gets no expiry date, so
-        # the browser drops it when it closes. (Flask-Session's default is
-        # the opposite.) "Remember me" makes the session permanent instead.
-        SESSION_PERMANENT=False,
-        # A session unused this long is over, on the server; a remembered
-        # one's cookie lasts as long. FLASK_PERMANENT_SESSION_LIFETIME=3 sets
-        # it in seconds.
-        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
-        # However often it is used, a session ends this many seconds after
-        # its login, remembered or not (sessions.py): 30 days.
-        # FLASK_SESSION_ABSOLUTE_LIFETIME=3 sets it in a test.
-        SESSION_ABSOLUTE_LIFETIME=30 * 24 * 60 * 60,
-        # Flask would send the cookie, and Flask-Session rewrite the stored
-        # session, on every request, only to move the expiry: sessions.py
-        # does that only when the expiry has grown stale.
-        SESSION_REFRESH_EACH_REQUEST=False,
-        # How stored sessions' keys start: one store can serve several apps.
-        SESSION_KEY_PREFIX="session:",
-        # FLASK_REDIS_URL=redis://HOST:6379/0 keeps sessions in Redis, shared
-        # by every server process; with none, they live in the database.
-        REDIS_URL=None,
-        # A relative SQLite path lands in the instance folder, made on demand.
-        SQLALCHEMY_DATABASE_URI="sqlite:///users.sqlite",
-        # Each step up doubles the work of checking a password: 12 takes a
-        # few hundred milliseconds, slow for a guesser, fine for a login.
-        BCRYPT_LOG_ROUNDS=12,
-    )
+    # The defaults, each with its why (config.py).
+    app.config.from_object(config)
     # FLASK_SECRET_KEY=... and friends, from the environment.
     app.config.from_prefixed_env()
     if test_config is not None:
