@@ -12,6 +12,7 @@ import pytest
 
 from chromium import HOW_TO_INSTALL
 from chromium import launch_args
+from harness.steps import deselect_replaced
 from harness.steps import discover
 from harness.steps import select
 from harness.steps import step_params
@@ -20,6 +21,10 @@ from liveserver import serve
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "features(*names): the step features this test checks")
+    config.addinivalue_line(
+        "markers", "replaced_by(*names): features of later steps whose contract replaces this test's"
+    )
+    config.addinivalue_line("markers", "replaced_in_step: set by harness.steps.step_params; such items are deselected")
     try:
         config.e2e_steps = select(discover(), config.getoption("step")) if config.getoption("step") else discover()
     except LookupError as error:
@@ -34,12 +39,14 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("step", params, scope="session")
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`-n 2 --dist loadgroup`), each step's tests go to one worker.
 
     A worker starts the servers of the steps it meets; so each step is
-    served once, whatever the number of workers.
+    served once, whatever the number of workers. A test whose line a later
+    step's contract replaces is dropped for that step.
     """
+    deselect_replaced(config, items)
     for item in items:
         step = getattr(item, "callspec", None) and item.callspec.params.get("step")
         if step is not None:

@@ -44,6 +44,7 @@ def test_bad_sign_up_shows_a_message_at_each_field(page, server):
 
 
 @pytest.mark.features("registration", "profile", "login")
+@pytest.mark.replaced_by("email-confirmation")  # from step 09 a sign-up logs no one in
 def test_sign_up_then_log_in_again(page, server):
     password = "a-long-passphrase"
     fields = {"username": "carol", "email": "carol@example.com", "password": password, "confirm_password": password}
