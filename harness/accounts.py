@@ -4,6 +4,8 @@ Steps 01-02 ship alice and bob; from step 03 they are made with the step's
 own `flask create-user` command, as a learner makes them.
 """
 
+from harness.pages import text
+
 # The accounts every step has: steps 01-02 ship them, later steps get them
 # through their `create-user` command.
 USERS = {
@@ -38,3 +40,24 @@ def create_user_command(step, username):
     password = USERS[username]["password"]
     # The password is prompted for twice.
     return args, f"{password}\n{password}\n"
+
+
+# The answer to a sign-up from step 09 (email-confirmation), taken or not.
+CHECK_INBOX = "Check your inbox: we have sent you a link to confirm your address."
+
+
+def took_sign_up(step, response):
+    """Whether the sign-up form took what was sent, as the step answers that.
+
+    Until step 09 it logs in and redirects to /profile; from step 09
+    (email-confirmation) it answers that a link is on its way, whether or
+    not the address has an account. `response`: a test client's response,
+    or (status, Location or page text).
+    """
+    if isinstance(response, tuple):
+        status, where = response
+    else:
+        status, where = response.status_code, response.headers.get("Location") or response.text
+    if "email-confirmation" in step.features:
+        return status == 200 and CHECK_INBOX in text(where)
+    return status in (302, 303) and where == "/profile"

@@ -167,3 +167,22 @@ class AuthActions:
 
     def logout(self):
         return self.post("/logout")
+
+
+def browser(app, address="198.51.100.1"):
+    """A browser of its own (cookies, CSRF token) at client address `address`, driven through AuthActions."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return AuthActions(client)
+
+
+def is_anonymous(client):
+    """Whether this browser is logged out: /profile sends it to the login page (and is never a 500)."""
+    response = client.get("/profile")
+    assert response.status_code < 500
+    return response.status_code in (302, 303) and response.headers["Location"].startswith("/login")
+
+
+def can_log_in(app, username, password=None):
+    """Whether the login form, in a new browser, lets this user in (password: theirs from USERS, unless given)."""
+    return AuthActions(app.test_client()).login(username, password).status_code in (302, 303)

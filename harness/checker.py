@@ -26,6 +26,7 @@ from harness.steps import app_entry
 from harness.steps import app_factory
 from harness.steps import copy_app
 from harness.steps import load_module
+from harness.steps import replaced_case
 from harness.steps import select
 
 
@@ -365,7 +366,7 @@ class ContractReport:
             callspec = getattr(item, "callspec", None)
             needed = [name for marker in item.iter_markers("features") for name in marker.args]
             ours = self.problem is None and callspec is not None and callspec.params.get("step") is self.step
-            ours = ours and not item.get_closest_marker("replaced_in_step")
+            ours = ours and not item.get_closest_marker("replaced_in_step") and not replaced_case(item)
             (keep if ours and not self.step.missing(needed) else drop).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)

@@ -130,3 +130,12 @@ def decode_session(cookie):
     if compressed:
         data = zlib.decompress(data)
     return json.loads(data)
+
+
+def inline_code(html):
+    """The inline script and style on a page, which a strict Content-Security-Policy blocks: [] if none."""
+    html = html.lower()
+    found = ["<style>"] if "<style" in html else []
+    found += ["a style attribute"] if " style=" in html else []
+    found += ["<script> with no src" for script in html.split("<script")[1:] if " src=" not in script.split(">", 1)[0]]
+    return found + [f"on{event}=" for event in ("click", "load", "submit", "error") if f" on{event}=" in html]

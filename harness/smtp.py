@@ -70,6 +70,12 @@ class Inbox:
         """The messages addressed to `address`."""
         return [m for m in self.messages if address in m.envelope_to]
 
+    def wait_to(self, address, count=1, timeout=10):
+        """Wait until `count` messages addressed to `address` have arrived; return those."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.to(address)) >= count, timeout)
+            return self.to(address)
+
 
 def body(message):
     """The plain-text body of a message, decoded."""

@@ -87,12 +87,25 @@ def step_params(metafunc, steps):
     return params
 
 
+def replaced_case(item):
+    """Whether one case of a table, marked `pytest.param(..., marks=pytest.mark.replaced_by(feature))`, is replaced.
+
+    step_params sees only the marks of the test function; a case's own mark
+    is read here, from the collected item, against the step it runs for.
+    """
+    step = getattr(item, "callspec", None) and item.callspec.params.get("step")
+    if not isinstance(step, Step):
+        return False
+    return any(not step.missing(marker.args) for marker in item.iter_markers("replaced_by"))
+
+
 def deselect_replaced(config, items):
-    """Drop the tests that step_params marked as replaced by the step's own contract."""
-    replaced = [item for item in items if item.get_closest_marker("replaced_in_step")]
+    """Drop the tests that step_params marked as replaced by the step's own contract, and the cases so marked."""
+    replaced = [item for item in items if item.get_closest_marker("replaced_in_step") or replaced_case(item)]
     if replaced:
         config.hook.pytest_deselected(items=replaced)
-        items[:] = [item for item in items if not item.get_closest_marker("replaced_in_step")]
+        dropped = {id(item) for item in replaced}
+        items[:] = [item for item in items if id(item) not in dropped]
 
 
 def discover(steps_dir=STEPS_DIR):

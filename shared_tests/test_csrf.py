@@ -31,6 +31,8 @@ POSTS = [
         {"password": "a-long-passphrase", "confirm_password": "a-long-passphrase"},
         ("password-reset",),
     ),
+    ("/confirm", {"email": "alice@example.com"}, ("email-confirmation",)),
+    ("/change-email", {"email": "alice.moved@example.com", "current_password": "wonderland"}, ("change-email",)),
 ]
 
 
@@ -65,7 +67,12 @@ def test_logout_without_a_token_keeps_you_logged_in(client, auth):
 
 
 # Pages for a logged-in user, and what each needs besides a login.
-LOGGED_IN_PAGES = [("/", ()), ("/profile", ("profile",)), ("/change-password", ("change-password",))]
+LOGGED_IN_PAGES = [
+    ("/", ()),
+    ("/profile", ("profile",)),
+    ("/change-password", ("change-password",)),
+    ("/change-email", ("change-email",)),
+]
 
 
 @pytest.mark.contract("Every page for a logged-in user has the log-out button, whose form carries a working csrf_token")

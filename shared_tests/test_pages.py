@@ -100,6 +100,8 @@ FORM_PAGES = [
     ("/register", False, ("registration",)),
     ("/reset-password", False, ("password-reset",)),
     ("/change-password", True, ("change-password",)),
+    ("/confirm", False, ("email-confirmation",)),
+    ("/change-email", True, ("change-email",)),
 ]
 
 

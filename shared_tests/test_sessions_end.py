@@ -105,7 +105,11 @@ SIGN_UP = {
 
 @pytest.mark.contract("Logging in issues a new session id; the id from before the login is dead")
 @pytest.mark.features("login", "server-sessions")
-@pytest.mark.parametrize("how", ["login", "remembered-login", "sign-up"])
+@pytest.mark.parametrize(
+    "how",
+    # From step 09 a sign-up logs no one in: there it has no session id to renew.
+    ["login", "remembered-login", pytest.param("sign-up", marks=pytest.mark.replaced_by("email-confirmation"))],
+)
 @pytest.mark.asvs("7.2.2", "7.2.4")
 def test_login_issues_a_new_session_id(step, app, how):
     browser = app.test_client()
