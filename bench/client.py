@@ -40,15 +40,16 @@ class Client:
         found = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', body)
         return found.group(1).decode() if found else None
 
-    def login_form(self, username, password):
-        form = {"username": username, "password": password}
+    def login_form(self, username, password, field="username"):
+        """The login form's fields; `field` names the one that says who logs in (Flask-Security-Too: email)."""
+        form = {field: username, "password": password}
         token = self.csrf_token()
         if token:
             form["csrf_token"] = token
         return form
 
-    def login(self, username, password):
-        status, _ = self.request("POST", "/login", self.login_form(username, password))
+    def login(self, username, password, field="username"):
+        status, _ = self.request("POST", "/login", self.login_form(username, password, field))
         if status != 302:
             raise RuntimeError(f"login as {username} gave {status}, not a redirect")
 

@@ -16,30 +16,23 @@ docs/benchmarks/workers.json and workers.md).
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from client import Client
+from common import OUT
+from common import prepare
 
-from harness.services import free_port
-from harness.services import gunicorn_command
-from harness.services import stop_process
+from harness.accounts import USERS
+from harness.served import serving
+from harness.services import environment_without
 from harness.services import throwaway_postgres
 from harness.services import throwaway_redis
-from harness.services import wait_for_port
 from harness.steps import discover
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT = ROOT / "docs" / "benchmarks"
-
-
 WORKERS = (1, 2, 4)
-USER = ("alice", "wonderland", "alice@example.com")
 
 
 def production_step():
@@ -49,30 +42,12 @@ def production_step():
     return steps[-1]
 
 
-def prepare(step, env, folder):
-    """The migrations, then alice, as a deployment would do before starting the servers."""
-    flask = [sys.executable, "-m", "flask", "--app", str(step.path)]
-    run = {"env": env, "cwd": folder, "capture_output": True, "text": True, "check": True}
-    subprocess.run([*flask, "db", "upgrade"], **run)
-    username, password, email = USER
-    subprocess.run([*flask, "create-user", username, "--email", email], input=f"{password}\n{password}\n", **run)
-
-
-def serve(step, env, folder, workers):
-    """gunicorn with `workers` sync workers on a free loopback port: (process, port)."""
-    port = free_port()
-    command = gunicorn_command(step.path, port, workers) + ["--log-level", "warning"]
-    process = subprocess.Popen(command, env=env, cwd=folder)
-    wait_for_port(port, process, "gunicorn", timeout=60)
-    return process, port
-
-
 def throughput(port, clients, requests):
     """Requests per second, all `clients` threads together, each sending `requests` GETs of /profile."""
     visitors = []
     for _ in range(clients):
         visitor = Client(port)
-        visitor.login(USER[0], USER[1])
+        visitor.login("alice", USERS["alice"]["password"])
         visitors.append(visitor)
     for visitor in visitors:
         visitor.rate("/profile", 5)  # every worker warm
@@ -101,7 +76,7 @@ def measure(clients=8, requests=150, repeats=3):
     step = production_step()
     results = {"step": step.name, "clients": clients, "requests_per_client": requests, "workers": {}}
     with tempfile.TemporaryDirectory() as folder, throwaway_postgres() as database, throwaway_redis() as redis:
-        env = dict(os.environ)
+        env = environment_without()
         env.update(
             FLASK_SECRET_KEY="bench-only-not-secret",
             FLASK_SQLALCHEMY_DATABASE_URI=database,
@@ -109,14 +84,13 @@ def measure(clients=8, requests=150, repeats=3):
             # One login per client: the cost of bcrypt is not what this measures.
             FLASK_BCRYPT_LOG_ROUNDS="4",
         )
-        prepare(step, env, folder)
+        # The migrations (create_app runs them), then alice and bob, before any server starts.
+        prepare(step, env)
         for workers in WORKERS:
             print(f"{step.name}: gunicorn with {workers} worker(s)...", flush=True)
-            process, port = serve(step, env, folder, workers)
-            try:
-                runs = [round(throughput(port, clients, requests), 1) for _ in range(repeats)]
-            finally:
-                stop_process(process, timeout=30)
+            log = Path(folder) / f"gunicorn-{workers}.log"
+            with serving(step, env, log, workers=workers) as server:
+                runs = [round(throughput(server.port, clients, requests), 1) for _ in range(repeats)]
             results["workers"][str(workers)] = {"rps": statistics.median(runs), "runs": runs}
     return results
 

@@ -1,6 +1,6 @@
 """One step, served for the benchmark: the step's own app plus a bare twin.
 
-gunicorn imports `application` from here with BENCH_STEP naming the step.
+gunicorn calls `create_app()` here, with BENCH_STEP naming the step.
 `/...` is the step's create_app() app, untouched. `/bare/profile` is a
 second create_app() instance whose profile view is swapped for one that
 renders the same profile.html for a fixed user: it has no before_request
@@ -19,14 +19,16 @@ from flask import render_template
 from flask.sessions import SecureCookieSession
 from flask.sessions import SessionInterface
 
+from harness.accounts import USERS
+from harness.apps import add_users
 from harness.steps import discover
 from harness.steps import load_module
 from harness.steps import select
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The user both routes show; steps 03+ get it created in their database.
-USER = {"id": 1, "username": "alice", "password": "wonderland", "email": "alice@example.com"}
+# The user both routes show; steps 03+ get alice (and bob) in their database.
+USER = {"username": "alice", **USERS["alice"]}
 
 
 def build(step_name):
@@ -34,8 +36,8 @@ def build(step_name):
     [step] = select(discover(), [step_name])
     package = load_module(step.path, f"bench_{step.name}")
     app = package.create_app()
-    if "database" in step.features:
-        add_user(app, step)
+    # alice and bob, with the step's own create-user command (steps 03+).
+    add_users(app, step)
     bare = package.create_app()
     # No session reading, no user loading: what is left is the template.
     bare.before_request_funcs.clear()
@@ -80,18 +82,6 @@ def fixed_user(package, step):
     return models.User(**fields)
 
 
-def add_user(app, step):
-    """Create the benchmark user with the step's own create-user command."""
-    args = ["create-user", USER["username"]]
-    if "email" in step.features:
-        args += ["--email", USER["email"]]
-    password = USER["password"]
-    # Fails harmlessly when the user exists already (a second worker boot).
-    # `flask` runs every command inside an app context; so must we.
-    with app.app_context():
-        app.test_cli_runner().invoke(args=args, input=f"{password}\n{password}\n")
-
-
 def dispatch(app, bare):
     """One WSGI app: /bare/profile goes to the twin as /profile, all else to the step.
 
@@ -108,5 +98,6 @@ def dispatch(app, bare):
     return application
 
 
-if "BENCH_STEP" in os.environ:
-    application = dispatch(*build(os.environ["BENCH_STEP"]))
+def create_app():
+    """The step named by BENCH_STEP and its twin, as one WSGI app: what gunicorn serves."""
+    return dispatch(*build(os.environ["BENCH_STEP"]))

@@ -1,0 +1,218 @@
+"""The report: results.json, table.md (included by docs/benchmarks.md) and chart.png.
+
+Each figure adds its rows only if it was measured in this run, so a run
+that leaves some out (`--only`, `--skip-…`) still writes a report.
+"""
+
+import json
+
+import auth
+import fst
+import logins
+import stores
+import suites
+from where import PHASE_NAMES
+
+
+def write(results, out):
+    """All three files into the folder `out`; returns the table."""
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = table(results)
+    (out / "table.md").write_text(markdown)
+    chart(results, out / "chart.png")
+    return markdown
+
+
+def verdict(value, target):
+    """ "met", or by how much `value` misses `target` (a lower bound, or a (low, high) range)."""
+    if isinstance(target, tuple):
+        low, high = target
+        if low <= value <= high:
+            return "met"
+        return f"misses by {low - value:.3f}" if value < low else f"misses by {value - high:.3f}"
+    return "met" if value >= target else f"misses by {target - value:.3f}"
+
+
+def table(results):
+    """The results as a Markdown table."""
+    raw = results["raw"]
+    rows = ["| figure | value | target | verdict |", "| --- | --- | --- | --- |"]
+    for figure in (suite_rows, auth_rows, login_rows, store_rows, reset_rows, limiter_rows, fst_rows):
+        rows += figure(results, raw)
+    for rounds, ms in results.get("bcrypt_ms", {}).items():
+        rows.append(f"| bcrypt check at {rounds} rounds | {ms} ms | — | — |")
+    for step, ms in results.get("cold_start_ms", {}).items():
+        rows.append(f"| {step}: import + create_app | {ms} ms | — | — |")
+    if "nox_warm_s" in results:
+        nox = results["nox_warm_s"]
+        rows.append(f"| warm `nox` | {'not measured' if nox is None else f'{nox} s'} | — | — |")
+    if raw.get("where"):
+        rows += ["", where_table(raw["where"])]
+    return "\n".join(rows) + "\n"
+
+
+def suite_rows(results, raw):
+    m, f = raw.get("test_matrix"), raw.get("flask_tutorial")
+    if m:
+        case = results["case_ms"]
+        target = suites.TARGET_CASE_MS
+        met = "met" if case < target else f"misses by {case - target:.2f} ms"
+        yield (
+            f"| test matrix: {m['cases']} cases in {m['wall_s']} s ({m['pytest_s']} s by pytest's clock) "
+            f"| {case} ms/case | < {target:g} ms | {met} |"
+        )
+    if m and f:
+        yield (
+            f"| per case by pytest's clock: this suite {m['pytest_case_ms']} ms, Flask {f['flask']}'s tutorial suite "
+            f"{f['pytest_case_ms']} ms ({f['cases']} cases in {f['pytest_s']} s) | {results['case_ms_vs_flask_tutorial']} "
+            "(this / tutorial) | — | — |"
+        )
+
+
+def auth_rows(results, raw):
+    for step, ratio in results.get("auth_ratio", {}).items():
+        figures = raw["auth"][step]
+        low, _, high = figures["ratio_quartiles"]
+        yield (
+            f"| {step}: logged-in /profile vs bare ({figures['profile_rps']} / {figures['bare_rps']} req/s; "
+            f"middle half of the pairs {low}–{high}) | {ratio} | ≥ {auth.TARGET} | {verdict(ratio, auth.TARGET)} |"
+        )
+
+
+def same_time(ratio):
+    """The last cells of a row whose ratio, of two failures' times, should be about 1: a stranger sees no difference."""
+    low, high = logins.TARGET
+    return f"| {ratio} | {low}–{high} | {verdict(ratio, logins.TARGET)} |"
+
+
+def login_rows(results, raw):
+    for step, ratio in results.get("login_unknown_known_ratio", {}).items():
+        figures = raw["login"][step]
+        yield (
+            f"| {step}: login unknown user / wrong password ({figures['unknown_ms']} / {figures['known_wrong_ms']} ms) "
+            + same_time(ratio)
+        )
+
+
+def store_rows(results, raw):
+    figures = raw.get("stores")
+    for label, ratio in results.get("store_ratio", {}).items():
+        base, this = list(figures["ms"])[0], figures["ms"][label]
+        low, _, high = figures["ratio_quartiles"][label]
+        target = stores.TARGETS[label.rsplit(", ", 1)[1]]
+        met = "met" if ratio <= target else f"misses by {ratio - target:.2f}"
+        yield (
+            f"| {label}: logged-in /profile vs {base} ({this} / {figures['ms'][base]} ms; "
+            f"middle half of the rounds {low}–{high}) | {ratio}× | ≤ {target}× | {met} |"
+        )
+
+
+def reset_rows(results, raw):
+    reset = raw.get("reset")
+    if reset:
+        yield (
+            f"| reset request, unknown / known address ({reset['unknown_ms']} / {reset['known_ms']} ms, "
+            f"{reset['sent']} emails sent) " + same_time(results["reset_unknown_known_ratio"])
+        )
+
+
+def limiter_rows(results, raw):
+    limiter = raw.get("limiter")
+    for label, added in results.get("limiter_added_ms", {}).items():
+        base = list(limiter["ms"])[0]
+        yield (
+            f"| {label}: a failed login, checked and counted, against {base} ({limiter['ms'][label]} / "
+            f"{limiter['ms'][base]} ms, bcrypt at 4 rounds) | {added:+} ms | — | — |"
+        )
+
+
+def fst_rows(results, raw):
+    figures = raw.get("fst")
+    for pair, ratio in results.get("fst_ratio", {}).items():
+        course, other = figures["pairs"][pair]
+        rounds = figures["ratio_rounds"][pair]
+        yield (
+            f"| logged-in /profile, {course} against {other} ({figures['rps'][course]} / {figures['rps'][other]} "
+            f"req/s; gunicorn with {figures['workers']} workers, {figures['client']}; rounds {min(rounds)}–"
+            f"{max(rounds)}) | {ratio}× | ≥ {fst.TARGET}× | {verdict(ratio, fst.TARGET)} |"
+        )
+
+
+def where_table(where):
+    """ms per request by phase, logged-in against bare, for the steps that were profiled."""
+    header = ["request", *PHASE_NAMES, "total"]
+    rows = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for step, pair in where.items():
+        for name, label in (("logged_in", "logged-in"), ("bare", "bare")):
+            cells = [f"{step}, {label}", *(f"{pair[name][phase]:.3f}" for phase in [*PHASE_NAMES, "total"])]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def chart(results, path):
+    """One panel for each figure that has a chart and was measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        (auth_panel, "auth_ratio"),
+        (cold_panel, "cold_start_ms"),
+        (bcrypt_panel, "bcrypt_ms"),
+        (suite_panel, "case_ms_vs_flask_tutorial"),
+        (fst_panel, "fst_ratio"),
+    ]
+    panels = [draw for draw, key in panels if results.get(key)]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.25 * max(len(panels), 1), 4), squeeze=False)
+    for draw, ax in zip(panels, axes[0], strict=False):
+        draw(ax, results)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def auth_panel(ax, results):
+    ax.bar(list(results["auth_ratio"]), list(results["auth_ratio"].values()), color="tab:blue")
+    ax.axhline(auth.TARGET, color="tab:red", linestyle="--", label=f"target {auth.TARGET}")
+    ax.set_title("logged-in / bare requests per second")
+    ax.legend()
+    ax.tick_params(axis="x", rotation=20)
+
+
+def cold_panel(ax, results):
+    cold = results["cold_start_ms"]
+    ax.bar(list(cold), list(cold.values()), color="tab:green")
+    ax.set_title("cold start: import + create_app (ms)")
+    ax.tick_params(axis="x", rotation=20)
+
+
+def bcrypt_panel(ax, results):
+    bc = results["bcrypt_ms"]
+    ax.plot([int(r) for r in bc], list(bc.values()), marker="o")
+    ax.set_yscale("log")
+    ax.set_title("bcrypt check (ms) per rounds")
+    ax.set_xlabel("log rounds")
+
+
+def suite_panel(ax, results):
+    times = {"this suite": results["case_ms_pytest"], "Flask tutorial": results["flask_tutorial_case_ms_pytest"]}
+    ax.bar(list(times), list(times.values()), color=["tab:blue", "tab:gray"])
+    ax.axhline(suites.TARGET_CASE_MS, color="tab:red", linestyle="--", label=f"target {suites.TARGET_CASE_MS:g} ms")
+    ax.set_title("test suite: ms per case (pytest's clock)")
+    ax.legend()
+
+
+def fst_panel(ax, results):
+    """Requests per second, each step and Flask-Security-Too side by side."""
+    figures = results["raw"]["fst"]
+    pairs = list(figures["pairs"].values())
+    places = range(len(pairs))
+    course = [figures["rps"][step] for step, _ in pairs]
+    other = [figures["rps"][app] for _, app in pairs]
+    ax.bar([x - 0.2 for x in places], course, 0.4, label="the course", color="tab:blue")
+    ax.bar([x + 0.2 for x in places], other, 0.4, label=fst.FST, color="tab:gray")
+    # Each pair's kind of session is the part after the comma in Flask-Security-Too's label.
+    ax.set_xticks(list(places), [f"{step.split(', ')[0]}\n{app.split(', ')[1]}" for step, app in pairs])
+    ax.set_title("logged-in GET /profile, requests/s")
+    ax.legend()
