@@ -22,6 +22,7 @@ from harness.apps import add_users
 from harness.apps import close_database
 from harness.apps import server_like
 from harness.checker import learner_app
+from harness.smtp import smtp_server
 from harness.steps import app_factory
 from harness.steps import copy_app
 from harness.steps import deselect_replaced
@@ -137,6 +138,13 @@ def redis_prefix():
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def inbox():
+    """A real SMTP server for this test (harness/smtp.py); its Inbox holds what it received."""
+    with smtp_server() as inbox:
+        yield inbox
 
 
 @pytest.fixture

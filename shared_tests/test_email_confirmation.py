@@ -30,7 +30,6 @@ from harness.pages import password_field_problems
 from harness.pages import text
 from harness.smtp import body as body_of
 from harness.smtp import links as links_in
-from harness.smtp import smtp_server
 
 CHECK_INBOX = "Check your inbox: we have sent you a link to confirm your address."
 CONFIRMED = "Your email address is confirmed. Please log in."
@@ -54,13 +53,6 @@ LIMITS = {
     "CONFIRM_LIMIT_PER_ADDRESS": "100 per hour",
     "CONFIRM_LIMIT_PER_RECIPIENT": "100 per hour",
 }
-
-
-@pytest.fixture
-def inbox():
-    """A real SMTP server for this test; its Inbox holds what it received."""
-    with smtp_server() as inbox:
-        yield inbox
 
 
 @pytest.fixture(name="test_config")

@@ -18,7 +18,10 @@ from harness.accounts import LONGEST_PASSWORD
 from harness.accounts import REFUSED_PASSWORDS
 from harness.accounts import USERS
 from harness.apps import AuthActions
+from harness.apps import browser
+from harness.apps import can_log_in
 from harness.apps import close_database
+from harness.apps import is_anonymous
 from harness.pages import forms
 from harness.pages import inputs
 from harness.pages import links
@@ -49,25 +52,11 @@ LIMITS = {
 # `app` has made the database (with alice and bob) that both then use.
 
 
-@pytest.fixture
-def inbox():
-    """A real SMTP server for this test; its Inbox holds what it received."""
-    with smtp_server() as inbox:
-        yield inbox
-
-
 @pytest.fixture(name="test_config")
 def mail_to_the_inbox(test_config, inbox):
     """The suite's test configuration, sending mail to this test's SMTP server."""
     # Flask-Mail sends nothing while TESTING is on, unless told otherwise.
     return test_config | inbox.config() | LIMITS | {"MAIL_SUPPRESS_SEND": False}
-
-
-def browser(app, address="198.51.100.1"):
-    """A browser of its own (cookies, CSRF token), at client address `address`."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = address
-    return AuthActions(client)
 
 
 def ask_for_reset(auth, address, **kwargs):
@@ -89,12 +78,6 @@ def path_of(link):
     return urlsplit(link).path
 
 
-def is_anonymous(client):
-    response = client.get("/profile")
-    assert response.status_code < 500
-    return response.status_code in (302, 303) and response.headers["Location"].startswith("/login")
-
-
 def logged_in(app, username="alice", password=None, remember=False):
     """A new browser, logged in through the form."""
     auth = browser(app)
@@ -102,10 +85,6 @@ def logged_in(app, username="alice", password=None, remember=False):
     response = auth.login(username, password, **fields)
     assert response.status_code in (302, 303), f"{username} could not log in"
     return auth.client
-
-
-def can_log_in(app, username, password):
-    return AuthActions(app.test_client()).login(username, password).status_code in (302, 303)
 
 
 def set_password(client, link, password=NEW_PASSWORD, confirm=None):

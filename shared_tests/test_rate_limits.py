@@ -19,6 +19,7 @@ from harness.accounts import USERS
 from harness.accounts import took_sign_up
 from harness.apps import AuthActions
 from harness.apps import add_users
+from harness.apps import browser
 from harness.apps import close_database
 from harness.pages import csrf_token
 from harness.pages import links
@@ -49,13 +50,6 @@ LIMITS = {
 def tiny_limits(test_config):
     """The suite's test configuration, with this file's tiny limits."""
     return test_config | LIMITS
-
-
-def browser(app, address):
-    """A browser of its own (cookies, CSRF token) at client address `address`."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = address
-    return AuthActions(client)
 
 
 def fail(auth, username, times=1):
@@ -339,8 +333,8 @@ def burst(servers, path, wrong, right, browsers=None):
     browsers = browsers or [Browser() for _ in range(BURST + 1)]
     on = [servers[n % len(servers)] for n in range(BURST + 1)]
     forms = [dict(wrong) for _ in range(BURST)] + [dict(right)]
-    for n, browser in enumerate(browsers):
-        forms[n]["csrf_token"] = csrf_token(browser.request(on[n], path)[1])
+    for n, visitor in enumerate(browsers):
+        forms[n]["csrf_token"] = csrf_token(visitor.request(on[n], path)[1])
     start = threading.Barrier(BURST + 1)
     limit_used = threading.Event()
 
