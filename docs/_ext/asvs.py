@@ -133,7 +133,7 @@ class AsvsRow(SphinxDirective):
                     meta += nodes.Text(", ")
                 meta += nodes.literal(text=name)
                 if name in every:
-                    meta += nodes.Text(f" ({every[name][0].name})")
+                    meta += nodes.Text(f" ({every[name].path.name})")
             box += meta
         return box
 
@@ -154,7 +154,8 @@ def check_coverage(app, env):
             if ident in named:
                 logger.warning("ASVS %s has a second row", ident, location=(docname, lineno))
             named.setdefault(ident, set()).update(names)
-    for name, (path, lineno, _, idents) in sorted(marked_tests("asvs").items()):
+    for name, test in sorted(marked_tests("asvs").items()):
+        path, lineno, idents = test.path, test.line, test.values
         if not idents:
             logger.warning("%s has an asvs marker with no requirement id", name, location=f"{path}:{lineno}")
         for ident in idents:

@@ -16,20 +16,30 @@ server answered, so a page cannot claim what the code no longer does.
 - `proxy-lockout STEP [PROXY_COUNT]`: behind one proxy, mallory fails to log
   in under 30 names, then alice logs in from her own address with her right
   password; with PROXY_COUNT the step is told that the proxy is there.
+- `signup-probe STEP`: mallory signs up with an address that has an account
+  and with addresses that have none, and times the answers; then she signs
+  up with carol's address, and carol tries to. A real SMTP server (the
+  tests' own) shows who got an email. `:times: differ` or `:times: match`
+  states what the page says of the times, and the build checks it.
 """
 
 import contextlib
+import html
 import http.client
 import io
 import logging
 import re
+import statistics
 import tempfile
 import threading
+import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
 from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util import logging as sphinx_logging
 from sphinx.util.docutils import SphinxDirective
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
@@ -37,8 +47,10 @@ from werkzeug.serving import make_server
 from harness import pages
 from harness import steps as stepkit
 from harness.apps import add_users
+from harness.smtp import smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
+logger = sphinx_logging.getLogger(__name__)
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -300,10 +312,155 @@ class ProxyLockout(Attack):
     attack = proxy_lockout
 
 
+# The sign-up form's fields, in the order the page shows them (and the button after them).
+SIGNUP_FIELDS = ("username", "email", "password", "confirm_password", "submit")
+SIGNUP_TRIES = 7  # of each kind, for the times
+
+
+def signup_messages(page):
+    """What a sign-up answer says: its flashed messages, and each field's message, by field."""
+    said = [f'"{html.unescape(m)}"' for m in re.findall(r'<p class="flash-\w+" role="status">(.*?)</p>', page, re.S)]
+    for name, next_name in zip(SIGNUP_FIELDS, SIGNUP_FIELDS[1:], strict=False):
+        start, end = page.find(f'name="{name}"'), page.find(f'name="{next_name}"')
+        if start == -1 or end == -1:
+            continue
+        for error in re.findall(r'<p class="error">(.*?)</p>', page[start:end], re.S):
+            said.append(f'at the {name} field: "{html.unescape(error)}"')
+    return said
+
+
+def signup_probe(step_dir):
+    """Sign-ups with a taken address and with free ones: the words, the times, and whose address it may be."""
+    return probe_signups(step_dir)[0]
+
+
+def probe_signups(step_dir):
+    """signup_probe's lines, and the median seconds of the taken and the free sign-ups."""
+    lines = []
+    # The step's own cost of bcrypt (12, as in production), not the docs' quick 4:
+    # the time of one hash is what the probe looks for.
+    # Behind one proxy, each request from an address of its own (203.0.113.x), as
+    # for an attacker with many addresses: the limit per address does not come in.
+    config = {"BCRYPT_LOG_ROUNDS": 12, "PROXY_COUNT": 1}
+    addresses = (f"203.0.113.{n}" for n in range(1, 255))
+    # aiosmtpd logs every SMTP conversation; the transcript counts the emails already.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        smtp_server() as inbox,
+        Served(step_dir, folder, config | inbox.config()) as served,
+    ):
+        # alice and bob were made by create-user: their emails are not the probe's.
+        inbox.settle(0.2)
+        before = len(inbox.messages)
+
+        def sign_up(username, email, password="a-long-passphrase"):
+            """One sign-up from a new browser: (what it answered and said, seconds the POST took)."""
+            browser, headers = {}, {"X-Forwarded-For": next(addresses)}
+            _, _, _, form_page = served.request("GET", "/register", browser, headers=headers)
+            fields = {"username": username, "email": email, "password": password, "confirm_password": password}
+            token = served.pages.csrf_token(form_page)
+            started = time.perf_counter()
+            status, reason, response_headers, page = served.request(
+                "POST", "/register", browser, fields | ({"csrf_token": token} if token else {}), headers=headers
+            )
+            took = time.perf_counter() - started
+            said = f"{status} {reason}"
+            location = response_headers.get("Location")
+            if location:
+                said += f" -> {location}"
+                _, _, _, page = served.request("GET", location, browser, headers=headers)
+            messages = signup_messages(page)
+            return said + "".join(f"\n    {message}" for message in messages), took
+
+        lines.append("# mallory signs up with an address that has an account, and with one that has none:")
+        for username, email in (("mallory", "alice@example.com"), ("mallory", "nobody@example.com")):
+            said, _ = sign_up(username, email)
+            lines.append(f"POST /register username={username} email={email}: {said}")
+
+        times = {"taken": [], "free": []}
+        for n in range(1, SIGNUP_TRIES + 1):  # one of each in turn, so that a slow moment hits both
+            times["taken"].append(sign_up(f"mallory-t{n}", "alice@example.com")[1])
+            times["free"].append(sign_up(f"mallory-f{n}", f"free{n}@example.com")[1])
+        lines.append(f"# The time each POST took, {SIGNUP_TRIES} tries each, a new username every time:")
+        for kind, email in (("taken", "alice@example.com"), ("free", f"free1 ... free{SIGNUP_TRIES}@example.com")):
+            each = " ".join(f"{1000 * t:.0f}" for t in times[kind])
+            median = 1000 * statistics.median(times[kind])
+            lines.append(f"{kind} ({email}): {each} ms; median {median:.0f} ms")
+
+        lines.append("# mallory signs up with carol's address; carol has no account here, and does not know:")
+        said, _ = sign_up("carol", "carol@example.com", "mallorys-own-password")
+        lines.append(f"POST /register username=carol email=carol@example.com: {said}")
+        lines.append("# mallory logs in to it, in a new browser:")
+        browser = {}
+        status, reason, headers, page = served.post_form(
+            "/login", browser, {"username": "carol", "password": "mallorys-own-password"}, "/login"
+        )
+        said = answer(served, status, reason, headers, page)
+        if status == 200:
+            said += "".join(f'\n    "{m}"' for m in login_messages(page))
+        lines.append(f"POST /login username=carol: {said}")
+        lines.append("# Later, carol, the owner of the address, signs up:")
+        said, _ = sign_up("carol-real", "carol@example.com", "carols-own-password")
+        lines.append(f"POST /register username=carol-real email=carol@example.com: {said}")
+        received = inbox.settle()[before:]
+    lines.append(f"# Emails the SMTP server received during all this: {len(received) or 'none'}")
+    counts = {}
+    for message in received:
+        # The free addresses of the timed tries, one email each, on one line.
+        to = re.sub(r"^free\d+@", f"free1 ... free{SIGNUP_TRIES}@", ", ".join(message.envelope_to))
+        counts[to, message["Subject"]] = counts.get((to, message["Subject"]), 0) + 1
+    lines += [f"#   {count} to {to}: {subject!r}" for (to, subject), count in counts.items()]
+    return lines, {kind: statistics.median(seconds) for kind, seconds in times.items()}
+
+
+def login_messages(page):
+    """The messages on a login form answered again: its error and its flashes."""
+    found = re.findall(r'<p class="(?:error|flash-\w+)"[^>]*>(.*?)</p>', page, re.S)
+    # A link in a message shows where it leads: "text (-> /path)".
+    linked = [re.sub(r'<a href="([^"]*)">(.*?)</a>', r"\2 (-> \1)", message, flags=re.S) for message in found]
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", message)).split()) for message in linked]
+
+
+class SignupProbe(Attack):
+    """`signup-probe STEP`, and with `:times: differ` or `:times: match`, what the page says of the times.
+
+    differ: a free address takes over three times as long as the taken one
+    (step 08 hashes for the one and not the other). match: the two medians
+    are within half of each other (both hash; the rest is noise on a busy
+    machine). Otherwise the build warns: the page's words no longer hold.
+    """
+
+    option_spec = {"times": lambda value: directives.choice(value, ("differ", "match"))}
+
+    def run(self):
+        self.env.note_dependency(str(ROOT / "docs" / "_ext" / "attacks.py"))
+        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
+            self.env.note_dependency(str(path))
+        lines, medians = probe_signups(self.arguments[0])
+        slower, faster = max(medians.values()), min(medians.values())
+        said = self.options.get("times")
+        if said == "differ" and not medians["free"] > 3 * medians["taken"]:
+            self.warn_times("a free address is not clearly slower than a taken one", medians)
+        if said == "match" and not slower < 1.5 * faster:
+            self.warn_times("the taken and the free addresses do not take about the same time", medians)
+        text = "\n".join(lines)
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
+
+    def warn_times(self, problem, medians):
+        times = ", ".join(f"{kind} {1000 * seconds:.0f} ms" for kind, seconds in medians.items())
+        logger.warning(
+            "signup-probe %s: %s (medians: %s)", self.arguments[0], problem, times, location=self.get_location()
+        )
+
+
 def setup(app):
     app.add_directive("cookie-replay", CookieReplay)
     app.add_directive("guessing-loop", GuessingLoop)
     app.add_directive("login-headers", LoginHeaders)
     app.add_directive("reset-probe", ResetProbe)
     app.add_directive("proxy-lockout", ProxyLockout)
+    app.add_directive("signup-probe", SignupProbe)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
