@@ -7,15 +7,21 @@ import urllib.parse
 
 
 class Client:
-    """One browser-like visitor: keeps cookies, sends a fixed number of requests."""
+    """One browser-like visitor: keeps cookies, sends a fixed number of requests.
 
-    def __init__(self, port):
+    `headers` go with every request (a proxy's X-Forwarded-For, say);
+    `location` is the last answer's Location header, or None.
+    """
+
+    def __init__(self, port, headers=None):
         self.port = port
         self.cookies = {}
+        self.headers = dict(headers or {})
+        self.location = None
 
     def request(self, method, path, form=None):
         """Send one request; return (status, body). The server closes each connection."""
-        headers = {}
+        headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
@@ -27,6 +33,7 @@ class Client:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
+            self.location = response.headers.get("Location")
             for header in response.headers.get_all("Set-Cookie") or ():
                 name, _, rest = header.partition("=")
                 self.cookies[name.strip()] = rest.split(";", 1)[0]

@@ -16,6 +16,7 @@ import limiter
 import logins
 import report
 import reset
+import signup
 import startup
 import stores
 import suites
@@ -35,6 +36,7 @@ FIGURES = {
     "stores": "server-side sessions against the signed cookie (stores.py)",
     "limiter": "what the limiter adds to a failed login (limiter.py)",
     "reset": "reset requests, known and unknown addresses (reset.py)",
+    "signup": "sign-ups with a known and an unknown address, the first step that hides it and the one before (signup.py)",
     "workers": "the production step with 1, 2 and 4 gunicorn workers (workers.py)",
     "fst": "the course against Flask-Security-Too (fst.py, fst_app.py, with wrk)",
     "bcrypt": "bcrypt itself (logins.py)",
@@ -49,6 +51,7 @@ def options():
     parser.add_argument("--rounds", type=int, default=30, help="pairs of rounds, logged-in and bare")
     parser.add_argument("--requests", type=int, default=100, help="requests per route per round")
     parser.add_argument("--logins", type=int, default=9, help="login attempts of each kind")
+    parser.add_argument("--signups", type=int, default=20, help="sign-ups of each kind, per step")
     parser.add_argument(
         "--skip-workers", action="store_true", help="leave out gunicorn workers on PostgreSQL and Redis"
     )
@@ -108,6 +111,9 @@ def main():
             print(f"{step.name}: reset requests, known and unknown addresses...", flush=True)
             raw["reset"] = reset.reset_cost(tmp, step, 40)
             results["reset_unknown_known_ratio"] = raw["reset"]["ratio"]
+        step = first_with("email-confirmation")
+        if "signup" in figures and step is not None:
+            measure_signup(tmp, step, args, results, raw)
         if "workers" in figures:
             raw["workers"] = workers.measure()
             (out / "workers.md").write_text(workers.table(raw["workers"]))
@@ -139,6 +145,15 @@ def measure_suites(tmp, results, raw):
     results["case_ms_vs_flask_tutorial"] = round(
         results["case_ms_pytest"] / results["flask_tutorial_case_ms_pytest"], 2
     )
+
+
+def measure_signup(tmp, step, args, results, raw):
+    """Sign-ups with a known and an unknown address: the first step that answers both alike, and the one before."""
+    raw["signup"], results["signup_known_unknown_ratio"] = {}, {}
+    for each in (before(step), step):
+        print(f"{each.name}: sign-ups, known and unknown addresses...", flush=True)
+        raw["signup"][each.name] = signup.signup_cost(tmp, each, args.signups)
+        results["signup_known_unknown_ratio"][each.name] = raw["signup"][each.name]["ratio"]
 
 
 def measure_auth(tmp, step, args, results, raw, out):
