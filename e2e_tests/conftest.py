@@ -24,7 +24,6 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "replaced_by(*names): features of later steps whose contract replaces this test's"
     )
-    config.addinivalue_line("markers", "replaced_in_step: set by harness.steps.step_params; such items are deselected")
     try:
         config.e2e_steps = select(discover(), config.getoption("step")) if config.getoption("step") else discover()
     except LookupError as error:

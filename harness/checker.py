@@ -366,7 +366,7 @@ class ContractReport:
             callspec = getattr(item, "callspec", None)
             needed = [name for marker in item.iter_markers("features") for name in marker.args]
             ours = self.problem is None and callspec is not None and callspec.params.get("step") is self.step
-            ours = ours and not item.get_closest_marker("replaced_in_step") and not replaced_case(item)
+            ours = ours and not replaced_case(item)
             (keep if ours and not self.step.missing(needed) else drop).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)

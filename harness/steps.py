@@ -65,22 +65,15 @@ def step_params(metafunc, steps):
 
     The features come from the test's `features` marks. A skip therefore
     always means "this step does not teach that yet", never anything else.
-    A test marked `replaced_by(feature)` is deselected for the steps with
-    that feature (`deselect_replaced`): their contract says otherwise, in a
-    test of its own.
+    A test (or one case) marked `replaced_by(feature)` is deselected for the
+    steps with that feature (`deselect_replaced`): their contract says
+    otherwise, in a test of its own.
     """
     import pytest
 
     needed = [name for marker in metafunc.definition.iter_markers("features") for name in marker.args]
-    # A line a later step rewrites (step 09's sign-up no longer logs in): the
-    # steps that teach the feature named here do not run the test at all.
-    replaced = [name for marker in metafunc.definition.iter_markers("replaced_by") for name in marker.args]
     params = []
     for step in steps:
-        if replaced and not step.missing(replaced):
-            # Deselected at collection (REPLACED): not a skip, nothing is missing.
-            params.append(pytest.param(step, id=step.name, marks=[pytest.mark.replaced_in_step]))
-            continue
         missing = step.missing(needed)
         marks = [pytest.mark.skip(reason=f"{step.name} does not teach {', '.join(missing)} yet")] if missing else []
         params.append(pytest.param(step, id=step.name, marks=marks))
@@ -88,10 +81,12 @@ def step_params(metafunc, steps):
 
 
 def replaced_case(item):
-    """Whether one case of a table, marked `pytest.param(..., marks=pytest.mark.replaced_by(feature))`, is replaced.
+    """Whether a later step's contract replaces this collected test for the step it runs for.
 
-    step_params sees only the marks of the test function; a case's own mark
-    is read here, from the collected item, against the step it runs for.
+    A line a later step rewrites (step 09's sign-up no longer logs in) is
+    marked `replaced_by(feature)`, on the test function or on one case,
+    `pytest.param(..., marks=pytest.mark.replaced_by(feature))`: the item
+    carries both.
     """
     step = getattr(item, "callspec", None) and item.callspec.params.get("step")
     if not isinstance(step, Step):
@@ -100,8 +95,8 @@ def replaced_case(item):
 
 
 def deselect_replaced(config, items):
-    """Drop the tests that step_params marked as replaced by the step's own contract, and the cases so marked."""
-    replaced = [item for item in items if item.get_closest_marker("replaced_in_step") or replaced_case(item)]
+    """Drop the tests (and cases) that the step's own contract replaces (`replaced_case`): not a skip, nothing is missing."""
+    replaced = [item for item in items if replaced_case(item)]
     if replaced:
         config.hook.pytest_deselected(items=replaced)
         dropped = {id(item) for item in replaced}
