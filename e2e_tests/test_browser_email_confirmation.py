@@ -8,9 +8,9 @@ from playwright.sync_api import expect
 from actions import log_in
 from actions import register
 from actions import words
+from harness.accounts import CHECK_INBOX
 from harness.smtp import links
 
-CHECK_INBOX = "Check your inbox: we have sent you a link to confirm your address."
 CONFIRM_FIRST = "Please confirm your email address first."
 CONFIRMED = "Your email address is confirmed. Please log in."
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
+from harness.accounts import CHECK_INBOX
 from harness.accounts import USERS
 from harness.apps import AuthActions
 from harness.apps import browser
@@ -31,7 +32,6 @@ from harness.pages import text
 from harness.smtp import body as body_of
 from harness.smtp import links as links_in
 
-CHECK_INBOX = "Check your inbox: we have sent you a link to confirm your address."
 CONFIRMED = "Your email address is confirmed. Please log in."
 INVALID_LINK = "That confirmation link is invalid or has expired."
 CONFIRM_FIRST = "Please confirm your email address first."
