@@ -491,3 +491,63 @@ def test_without_app_path_the_suite_runs_as_before():
     assert "deselected" not in result.stdout
     assert "contract lines" not in result.stdout
     assert "does not teach" in result.stdout  # the usual skip summary is still there
+
+
+FIRST_AND_LAST_CONFTEST = """
+import pytest
+from harness.steps import deselect_replaced, discover, first_and_last, step_params
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "features(*names): -")
+    config.addinivalue_line("markers", "replaced_by(*names): -")
+
+def pytest_generate_tests(metafunc):
+    if "step" in metafunc.fixturenames:
+        metafunc.parametrize("step", step_params(metafunc, discover()), scope="session")
+
+def pytest_collection_modifyitems(config, items):
+    deselect_replaced(config, items)
+    first_and_last(config, items)
+"""
+
+FIRST_AND_LAST_TESTS = """
+import pytest
+
+@pytest.mark.features("login")
+def test_login(step): pass
+
+@pytest.mark.features("email-confirmation")
+@pytest.mark.parametrize("case", ["a", "b"])
+def test_confirm(step, case): pass
+
+@pytest.mark.features("registration")
+@pytest.mark.replaced_by("email-confirmation")
+def test_sign_up(step): pass
+
+def test_without_a_step(): pass
+"""
+
+
+def test_first_and_last_keeps_each_test_where_it_is_first_taught_and_on_the_last_step(tmp_path):
+    """`nox -s e2e`'s selection (harness.steps.first_and_last), on a suite of four tests."""
+    (tmp_path / "conftest.py").write_text(FIRST_AND_LAST_CONFTEST)
+    (tmp_path / "test_selection.py").write_text(FIRST_AND_LAST_TESTS)
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "test_selection.py"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    collected = {line.partition("::")[2] for line in result.stdout.splitlines() if "::" in line}
+
+    def first(feature, steps=STEPS):
+        return next(s.name for s in steps.values() if feature in s.features)
+
+    last = STEPS[LAST_STEP].name
+    without_confirmation = {n: s for n, s in STEPS.items() if "email-confirmation" not in s.features}
+    assert collected == {
+        f"test_login[{first('login')}]",
+        f"test_login[{last}]",
+        *(f"test_confirm[{step}-{case}]" for step in (first("email-confirmation"), last) for case in "ab"),
+        f"test_sign_up[{first('registration')}]",
+        # The last step whose contract it still is.
+        f"test_sign_up[{list(without_confirmation.values())[-1].name}]",
+        "test_without_a_step",
+    }

@@ -14,9 +14,18 @@ from chromium import HOW_TO_INSTALL
 from chromium import launch_args
 from harness.steps import deselect_replaced
 from harness.steps import discover
+from harness.steps import first_and_last
 from harness.steps import select
 from harness.steps import step_params
 from liveserver import serve
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--first-and-last",
+        action="store_true",
+        help="run each test on the first step that teaches what it checks, and on the last step only",
+    )
 
 
 def pytest_configure(config):
@@ -43,9 +52,13 @@ def pytest_collection_modifyitems(config, items):
 
     A worker starts the servers of the steps it meets; so each step is
     served once, whatever the number of workers. A test whose line a later
-    step's contract replaces is dropped for that step.
+    step's contract replaces is dropped for that step; with
+    `--first-and-last` (as `nox -s e2e` runs), so is every test on the
+    steps between the one that first teaches what it checks and the last.
     """
     deselect_replaced(config, items)
+    if config.getoption("first_and_last"):
+        first_and_last(config, items)
     for item in items:
         step = getattr(item, "callspec", None) and item.callspec.params.get("step")
         if step is not None:

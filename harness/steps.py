@@ -103,6 +103,32 @@ def deselect_replaced(config, items):
         items[:] = [item for item in items if id(item) not in dropped]
 
 
+def first_and_last(config, items):
+    """Keep each test for the first step that teaches all it checks, and for the last step it runs on; deselect the rest.
+
+    The browser tests' selection in `nox -s e2e`: the shared suite checks
+    every step's contract over HTTP, so a real browser goes once where a
+    lesson first shows, and once more on the last step it applies to,
+    which carries every lesson before it. Run after `deselect_replaced`.
+    """
+    runs = {}  # each test (and case) -> the names of the steps it is collected for, in order
+    for item in items:
+        step = getattr(item, "callspec", None) and item.callspec.params.get("step")
+        if isinstance(step, Step):
+            needed = [name for marker in item.iter_markers("features") for name in marker.args]
+            if not step.missing(needed):  # a step that does not teach it yet is a skip: dropped too
+                runs.setdefault(item.nodeid.replace(f"[{step.name}", "["), []).append(step.name)
+    chosen = {key: {steps[0], steps[-1]} for key, steps in runs.items()}
+    kept, dropped = [], []
+    for item in items:
+        step = getattr(item, "callspec", None) and item.callspec.params.get("step")
+        keep = not isinstance(step, Step) or step.name in chosen.get(item.nodeid.replace(f"[{step.name}", "["), ())
+        (kept if keep else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def discover(steps_dir=STEPS_DIR):
     """Every step folder (one holding a step.toml), in order."""
     return [Step.from_dir(p.parent) for p in sorted(steps_dir.glob("*/step.toml"))]
