@@ -8,12 +8,12 @@ app that cannot start must get one sentence, not a traceback.
 
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness import launcher
 from harness.services import environment_without
 from harness.steps import app_entry
 from harness.steps import copy_app
@@ -33,7 +33,7 @@ def check(app, as_step, *args):
     """Check `app` as step `as_step` in a new process, as `nox -s check` does; return (exit code, output)."""
     env = environment_without("FLASK_", "PYTEST_")
     command = [sys.executable, "-m", "pytest", f"--app-path={app}", "--as-step", as_step, "-p", "no:cacheprovider"]
-    result = subprocess.run(command + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = launcher.run(command + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -432,7 +432,7 @@ def test_a_tutorial_shaped_app_gets_a_report_line_by_line(tmp_path, shape):
 )
 def test_wrong_options_are_usage_errors(tmp_path, args, message):
     command = [sys.executable, "-m", "pytest", f"--app-path={learner_copy('01', tmp_path)}", *args]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = launcher.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert message in result.stdout + result.stderr
 
@@ -486,68 +486,8 @@ def test_requirements_beside_the_app_or_in_its_package(tmp_path):
 def test_without_app_path_the_suite_runs_as_before():
     """The report and the deselection belong to --app-path alone: the steps' own runs are untouched."""
     command = [sys.executable, "-m", "pytest", "--step", "01", "-p", "no:cacheprovider", "-q"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = launcher.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout
     assert "deselected" not in result.stdout
     assert "contract lines" not in result.stdout
     assert "does not teach" in result.stdout  # the usual skip summary is still there
-
-
-FIRST_AND_LAST_CONFTEST = """
-import pytest
-from harness.steps import deselect_replaced, discover, first_and_last, step_params
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "features(*names): -")
-    config.addinivalue_line("markers", "replaced_by(*names): -")
-
-def pytest_generate_tests(metafunc):
-    if "step" in metafunc.fixturenames:
-        metafunc.parametrize("step", step_params(metafunc, discover()), scope="session")
-
-def pytest_collection_modifyitems(config, items):
-    deselect_replaced(config, items)
-    first_and_last(config, items)
-"""
-
-FIRST_AND_LAST_TESTS = """
-import pytest
-
-@pytest.mark.features("login")
-def test_login(step): pass
-
-@pytest.mark.features("email-confirmation")
-@pytest.mark.parametrize("case", ["a", "b"])
-def test_confirm(step, case): pass
-
-@pytest.mark.features("registration")
-@pytest.mark.replaced_by("email-confirmation")
-def test_sign_up(step): pass
-
-def test_without_a_step(): pass
-"""
-
-
-def test_first_and_last_keeps_each_test_where_it_is_first_taught_and_on_the_last_step(tmp_path):
-    """`nox -s e2e`'s selection (harness.steps.first_and_last), on a suite of four tests."""
-    (tmp_path / "conftest.py").write_text(FIRST_AND_LAST_CONFTEST)
-    (tmp_path / "test_selection.py").write_text(FIRST_AND_LAST_TESTS)
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "test_selection.py"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    collected = {line.partition("::")[2] for line in result.stdout.splitlines() if "::" in line}
-
-    def first(feature, steps=STEPS):
-        return next(s.name for s in steps.values() if feature in s.features)
-
-    last = STEPS[LAST_STEP].name
-    without_confirmation = {n: s for n, s in STEPS.items() if "email-confirmation" not in s.features}
-    assert collected == {
-        f"test_login[{first('login')}]",
-        f"test_login[{last}]",
-        *(f"test_confirm[{step}-{case}]" for step in (first("email-confirmation"), last) for case in "ab"),
-        f"test_sign_up[{first('registration')}]",
-        # The last step whose contract it still is.
-        f"test_sign_up[{list(without_confirmation.values())[-1].name}]",
-        "test_without_a_step",
-    }

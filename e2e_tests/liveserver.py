@@ -10,9 +10,9 @@ inbox the tests read.
 import contextlib
 import secrets
 import shutil
-import subprocess
 import sys
 
+from harness import launcher
 from harness.apps import add_users
 from harness.apps import close_database
 from harness.served import Server
@@ -51,7 +51,7 @@ class LiveServer:
     def flask(self, *args, **kwargs):
         """Run `flask --app <copy> ARGS...` with this server's configuration."""
         command = [sys.executable, "-m", "flask", "--app", str(self.app), *args]
-        return subprocess.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True, **kwargs)
+        return launcher.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True, **kwargs)
 
     def add_users(self):
         """Create alice and bob through the step's `create-user` command, run in this process.

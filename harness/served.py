@@ -7,7 +7,6 @@ for every such test; one `Browser` keeps the cookies.
 """
 
 import contextlib
-import subprocess
 import sys
 import time
 import urllib.error
@@ -15,6 +14,7 @@ import urllib.parse
 import urllib.request
 from http.cookies import SimpleCookie
 
+from harness import launcher
 from harness.accounts import USERS
 from harness.pages import csrf_token
 from harness.pages import words
@@ -42,7 +42,7 @@ class Server:
             command = [sys.executable, "-m", "flask", "--app", str(path), "run", "--host", "127.0.0.1"]
             command += ["--port", str(self.port)]
         with log.open("wb") as out:
-            self.process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=out, stderr=out)
+            self.process = launcher.Popen(command, env=env, cwd=log.parent, stdout=out, stderr=out)
 
     def wait(self, path="/", timeout=60):
         """Return once `path` answers 200; fail if the process stops first or `timeout` passes."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import launcher
 from harness.accounts import USERS
 from harness.apps import AuthActions
 from harness.apps import add_users
@@ -56,7 +57,7 @@ def flask_command(step, url, *args, tmp_path):
     """Start `flask --app STEP ARGS...` on the database at `url`, in a process of its own."""
     env = environment_without()
     env.update(FLASK_SQLALCHEMY_DATABASE_URI=url, FLASK_SECRET_KEY="only-for-tests")
-    return subprocess.Popen(
+    return launcher.Popen(
         [sys.executable, "-m", "flask", "--app", str(step.path), *args],
         env=env,
         cwd=tmp_path,
@@ -209,7 +210,7 @@ def test_servers_starting_together_upgrade_once(step, database_url, tmp_path):
     env["FLASK_BCRYPT_LOG_ROUNDS"] = "4"
     code = TOGETHER.format(shared=str(Path(__file__).parent), path=str(step.path), moment=time.time() + 2)
     commands = [
-        subprocess.Popen(
+        launcher.Popen(
             [sys.executable, "-c", code],
             env=env,
             cwd=tmp_path,

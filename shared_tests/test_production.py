@@ -6,12 +6,12 @@ app, and the refusal to start is seen from outside, in a process of its own.
 """
 
 import os
-import subprocess
 import sys
 from http.cookies import SimpleCookie
 
 import pytest
 
+from harness import launcher
 from harness.accounts import USERS
 from harness.apps import AuthActions
 from harness.apps import add_users
@@ -170,7 +170,7 @@ def test_production_without_a_secret_key_refuses_to_start(step, tmp_path):
     env["FLASK_PRODUCTION"] = "1"
     env["FLASK_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'refused.sqlite'}"
     app = copy_app(step.path, tmp_path / "copy")
-    result = subprocess.run(
+    result = launcher.run(
         [sys.executable, "-m", "flask", "--app", str(app), "routes"],
         env=env,
         cwd=tmp_path,

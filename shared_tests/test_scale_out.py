@@ -11,7 +11,6 @@ teach that yet".
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -21,6 +20,7 @@ import uuid
 
 import pytest
 
+from harness import launcher
 from harness.accounts import USERS
 from harness.pages import csrf_token
 from harness.pages import links
@@ -90,7 +90,7 @@ def site(step, backing, tmp_path):
         steps.append(["create-user", username, "--email", user["email"]])
     for args in steps:
         password = USERS.get(args[1], {}).get("password", "") if args[0] == "create-user" else ""
-        result = subprocess.run(
+        result = launcher.run(
             [*flask, *args],
             env=env,
             cwd=tmp_path,
