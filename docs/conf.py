@@ -7,17 +7,32 @@ reload with `nox -s docs-serve`.
 import sys
 from pathlib import Path
 
-# The local extensions in _ext/: repository paths in diffs, the README's
-# commands, a real session cookie, and the offline check (stepdocs); attacks
-# on served steps (attacks); console blocks run at build time (consoles); the
-# OWASP ASVS rows of docs/asvs.md and the tests that prove them (asvs).
+# The local extensions in _ext/: repository paths in diffs and the README's
+# commands (repofiles); the steps' table, install lines and screenshots
+# (stepinfo); a real session cookie (cookies); the contract's lines and the
+# tests they name (contract); the checker's report on a broken app
+# (checkreport); the offline check (offline); attacks on served steps
+# (attacks); console blocks run at build time (consoles); the OWASP ASVS rows
+# of docs/asvs.md and the tests that prove them (asvs). consoles comes after
+# repofiles and stepinfo: it overrides their install-line directives.
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "Flask login steps"
 author = "the flask-login-steps authors"
 copyright = "2026, " + author
 
-extensions = ["myst_parser", "stepdocs", "attacks", "consoles", "asvs"]
+extensions = [
+    "myst_parser",
+    "repofiles",
+    "stepinfo",
+    "cookies",
+    "contract",
+    "checkreport",
+    "offline",
+    "attacks",
+    "consoles",
+    "asvs",
+]
 # The benchmark tables are included by benchmarks.md, not pages of their own.
 exclude_patterns = ["_build", "benchmarks/*.md"]
 # A cross-reference that leads nowhere is an error, not a broken link.

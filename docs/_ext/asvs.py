@@ -10,7 +10,7 @@
 `:status:` is kept, partly, not-yet or not-applicable; `:from:` names the
 first step that keeps it (kept and partly rows only); `:reason:` says why a
 requirement does not apply. The tests are found in shared_tests/ with the
-same `ast` scan as the contract's (stepdocs.marked_tests), and the build
+same `ast` scan as the contract's (contract.marked_tests), and the build
 warns (so the strict build fails) when:
 
 - a row names a test that does not exist, or one not marked
@@ -23,12 +23,12 @@ warns (so the strict build fails) when:
 
 import re
 
+from contract import marked_tests
 from docutils import nodes
 from docutils.parsers.rst import directives
+from repofiles import ROOT
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
-from stepdocs import ROOT
-from stepdocs import marked_tests
 
 from harness import steps as stepkit
 

@@ -58,7 +58,7 @@ the repository's folder (its $HOME as ~), and terminal colour codes are
 dropped. Dates,
 process ids and random values are as that run printed them.
 
-The blocks of `step-install` and `readme-command` (stepdocs.py) are install
+The blocks of `step-install` (stepinfo.py) and `readme-command` (repofiles.py) are install
 lines: they are marked not run here, with the reason why.
 """
 
@@ -79,7 +79,8 @@ import termios
 import time
 from pathlib import Path
 
-import stepdocs
+import repofiles
+import stepinfo
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util import logging
@@ -606,8 +607,8 @@ def mark_not_run(result, reason):
 INSTALL_REASON = "the environment that built it was made with these packages (`nox -s docs` installs them)."
 
 
-class StepInstall(stepdocs.StepInstall):
-    """stepdocs' `step-install`, its pip line marked as not run."""
+class StepInstall(stepinfo.StepInstall):
+    """stepinfo's `step-install`, its pip line marked as not run."""
 
     def run(self):
         return mark_not_run(super().run(), INSTALL_REASON)
@@ -620,8 +621,8 @@ README_REASONS = {
 }
 
 
-class ReadmeCommand(stepdocs.ReadmeCommand):
-    """stepdocs' `readme-command`, its command marked as not run."""
+class ReadmeCommand(repofiles.ReadmeCommand):
+    """repofiles' `readme-command`, its command marked as not run."""
 
     def run(self):
         reason = README_REASONS.get(self.arguments[0], "it is one of the README's commands, which CI runs.")
