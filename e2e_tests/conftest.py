@@ -16,6 +16,7 @@ from harness.steps import deselect_replaced
 from harness.steps import discover
 from harness.steps import first_and_last
 from harness.steps import select
+from harness.steps import step_of
 from harness.steps import step_params
 from liveserver import serve
 
@@ -60,7 +61,7 @@ def pytest_collection_modifyitems(config, items):
     if config.getoption("first_and_last"):
         first_and_last(config, items)
     for item in items:
-        step = getattr(item, "callspec", None) and item.callspec.params.get("step")
+        step = step_of(item)
         if step is not None:
             item.add_marker(pytest.mark.xdist_group(step.name))
 

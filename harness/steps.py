@@ -80,6 +80,12 @@ def step_params(metafunc, steps):
     return params
 
 
+def step_of(item):
+    """The Step a collected test runs for, or None for a test without one."""
+    step = getattr(item, "callspec", None) and item.callspec.params.get("step")
+    return step if isinstance(step, Step) else None
+
+
 def replaced_case(item):
     """Whether a later step's contract replaces this collected test for the step it runs for.
 
@@ -88,8 +94,8 @@ def replaced_case(item):
     `pytest.param(..., marks=pytest.mark.replaced_by(feature))`: the item
     carries both.
     """
-    step = getattr(item, "callspec", None) and item.callspec.params.get("step")
-    if not isinstance(step, Step):
+    step = step_of(item)
+    if step is None:
         return False
     return any(not step.missing(marker.args) for marker in item.iter_markers("replaced_by"))
 
@@ -111,18 +117,22 @@ def first_and_last(config, items):
     lesson first shows, and once more on the last step it applies to,
     which carries every lesson before it. Run after `deselect_replaced`.
     """
+
+    def key(item, step):  # the test and its other parameters, whatever the step
+        return item.nodeid.replace(f"[{step.name}", "[")
+
     runs = {}  # each test (and case) -> the names of the steps it is collected for, in order
     for item in items:
-        step = getattr(item, "callspec", None) and item.callspec.params.get("step")
-        if isinstance(step, Step):
+        step = step_of(item)
+        if step is not None:
             needed = [name for marker in item.iter_markers("features") for name in marker.args]
             if not step.missing(needed):  # a step that does not teach it yet is a skip: dropped too
-                runs.setdefault(item.nodeid.replace(f"[{step.name}", "["), []).append(step.name)
-    chosen = {key: {steps[0], steps[-1]} for key, steps in runs.items()}
+                runs.setdefault(key(item, step), []).append(step.name)
+    chosen = {test: {names[0], names[-1]} for test, names in runs.items()}
     kept, dropped = [], []
     for item in items:
-        step = getattr(item, "callspec", None) and item.callspec.params.get("step")
-        keep = not isinstance(step, Step) or step.name in chosen.get(item.nodeid.replace(f"[{step.name}", "["), ())
+        step = step_of(item)
+        keep = step is None or step.name in chosen.get(key(item, step), ())
         (kept if keep else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
