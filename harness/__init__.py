@@ -11,6 +11,8 @@
   database and session helpers.
 - `harness.accounts`: alice and bob, and how a step gets them.
 - `harness.pages`: read what a page shows, as a browser would.
+- `harness.two_factor`: turn two-factor on (step 10+), read the secret and
+  the recovery codes, and make codes as an authenticator app does.
 - `harness.checker`: the checker (`pytest --app-path`), which puts a
   learner's app in the steps' place and reports line by line.
 
