@@ -187,7 +187,7 @@ class TwoFactorCodeForm(FlaskForm):
         "Code",
         validators=[
             DataRequired("Enter the code from your app, or a recovery code."),
-            # A code is 6 digits, a recovery code 19 characters: anything
+            # A code is 6 digits, a recovery code 29 characters: anything
             # much longer is no code, and is not worth hashing.
             Length(max=64, message="That is not a code."),
         ],
