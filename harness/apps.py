@@ -83,8 +83,12 @@ def close_database(app):
         store.close()
 
 
-def stored_strings(database_url, skip=()):
-    """Every string in every table of the database (but those in `skip`), read from outside the app."""
+def stored_strings(database_url, skip=(), binary=False):
+    """Every string in every table of the database (but those in `skip`), read from outside the app.
+
+    With `binary`, byte values too (a session store's pickled or packed
+    sessions), each read as Latin-1, so that any text inside them shows.
+    """
     import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
 
     engine = sa.create_engine(database_url)
@@ -92,12 +96,12 @@ def stored_strings(database_url, skip=()):
     try:
         with engine.connect() as connection:
             return [
-                value
+                value.decode("latin-1") if isinstance(value, bytes) else value
                 for table in sa.inspect(connection).get_table_names()
                 if table not in skip
                 for row in connection.execute(sa.text(f"SELECT * FROM {quote(table)}"))
                 for value in row
-                if isinstance(value, str)
+                if isinstance(value, str) or (binary and isinstance(value, bytes))
             ]
     finally:
         engine.dispose()
@@ -137,6 +141,28 @@ def session_data(app, cookie):
     name = app.config["SESSION_COOKIE_NAME"]
     with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
         return dict(app.session_interface.open_session(app, flask.request) or {})
+
+
+def remember_cookie_name(app):
+    return app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+
+
+def lasting_cookies(app, client):
+    """The session and remember cookies `client` holds that have an expiry date: {name: value}."""
+    kept = {}
+    for name in (app.config["SESSION_COOKIE_NAME"], remember_cookie_name(app)):
+        cookie = client.get_cookie(name)
+        if cookie is not None and (cookie.expires is not None or cookie.max_age):
+            kept[name] = cookie.value
+    return kept
+
+
+def reopened_browser(app, client):
+    """The browser `client` is, closed and opened again: only cookies with an expiry date survive."""
+    browser = app.test_client()
+    for name, value in lasting_cookies(app, client).items():
+        browser.set_cookie(name, value)
+    return browser
 
 
 class AuthActions:

@@ -16,8 +16,9 @@ from harness.pages import text
 # A TOTP secret as the setup page shows it: base32, maybe in groups of four.
 SECRET = re.compile(r"(?<![\w.])(?:[A-Z2-7]{4} ?){3,}[A-Z2-7]{4}(?![\w.])")
 # What a recovery code may look like on the page that shows them once: a
-# `<code>` or list item of 8 to 40 letters, digits and dashes.
-RECOVERY_CODE = re.compile(r"<(?:code|li)>\s*([A-Za-z0-9][A-Za-z0-9 -]{6,38}[A-Za-z0-9])\s*</(?:code|li)>")
+# `<code>` or list item of 8 to 40 letters, digits and dashes (no spaces,
+# unlike the secret a setup page shows in groups).
+RECOVERY_CODE = re.compile(r"<(?:code|li)>\s*([A-Za-z0-9][A-Za-z0-9-]{6,38}[A-Za-z0-9])\s*</(?:code|li)>")
 
 
 def secret_on(html: str) -> str:

@@ -22,6 +22,7 @@ from harness.apps import add_users
 from harness.apps import close_database
 from harness.apps import server_like
 from harness.checker import learner_app
+from harness.services import throwaway_redis
 from harness.smtp import smtp_server
 from harness.steps import app_factory
 from harness.steps import copy_app
@@ -137,6 +138,16 @@ def redis_prefix():
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def redis_url():
+    """FLASK_REDIS_URL when set, else a throwaway redis-server for this test."""
+    if os.environ.get("FLASK_REDIS_URL"):
+        yield os.environ["FLASK_REDIS_URL"]
+        return
+    with throwaway_redis() as url:
+        yield url
 
 
 @pytest.fixture

@@ -33,6 +33,11 @@ POSTS = [
     ),
     ("/confirm", {"email": "alice@example.com"}, ("email-confirmation",)),
     ("/change-email", {"email": "alice.moved@example.com", "current_password": "wonderland"}, ("change-email",)),
+    ("/login/two-factor", {"code": "123456"}, ("two-factor",)),
+    ("/two-factor/setup", {}, ("two-factor",)),
+    ("/two-factor/enable", {"code": "123456", "current_password": "wonderland"}, ("two-factor",)),
+    ("/two-factor/disable", {"code": "123456", "current_password": "wonderland"}, ("two-factor",)),
+    ("/two-factor/recovery-codes", {"code": "123456", "current_password": "wonderland"}, ("two-factor",)),
 ]
 
 

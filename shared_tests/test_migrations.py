@@ -24,6 +24,7 @@ from harness.services import stop_process
 from harness.services import wait_for_port
 from harness.steps import discover
 from harness.steps import load_module
+from harness.two_factor import turn_on
 
 
 def tables(url):
@@ -253,12 +254,8 @@ def step_before(step):
     return steps[names.index(name) - 1]
 
 
-@pytest.mark.contract(
-    "A database left by the step before upgrades in place with flask db upgrade: its accounts log in without "
-    "confirming, and new sign-ups still wait for their link (step 09+)"
-)
-@pytest.mark.features("migrations", "database", "login", "profile", "registration", "email-confirmation")
-def test_accounts_from_the_step_before_log_in_without_confirming(step, create_app, test_config, database_url, tmp_path):
+def upgraded_from_the_step_before(step, create_app, test_config, database_url, tmp_path):
+    """alice and bob made by the step before in the test's database, then `flask db upgrade` by this step: its app."""
     before = step_before(step)
     module = load_module(before.path, f"before_{before.name}")
     old = module.create_app(test_config)  # its own migrations, at start
@@ -273,8 +270,16 @@ def test_accounts_from_the_step_before_log_in_without_confirming(step, create_ap
     assert command.returncode == 0, output
     assert "Traceback" not in output
     assert tables(database_url)[2] != old_versions  # a migration of this step's own ran
+    return create_app(test_config)
 
-    app = create_app(test_config)
+
+@pytest.mark.contract(
+    "A database left by the step before upgrades in place with flask db upgrade: its accounts log in without "
+    "confirming, and new sign-ups still wait for their link (step 09+)"
+)
+@pytest.mark.features("migrations", "database", "login", "profile", "registration", "email-confirmation")
+def test_accounts_from_the_step_before_log_in_without_confirming(step, create_app, test_config, database_url, tmp_path):
+    app = upgraded_from_the_step_before(step, create_app, test_config, database_url, tmp_path)
     try:
         for username, user in USERS.items():
             client = app.test_client()
@@ -286,5 +291,25 @@ def test_accounts_from_the_step_before_log_in_without_confirming(step, create_ap
         fields |= {"password": "a-long-passphrase", "confirm_password": "a-long-passphrase"}
         assert auth.post("/register", fields).status_code < 400
         assert AuthActions(app.test_client()).login("carol", "a-long-passphrase").status_code == 200
+    finally:
+        close_database(app)
+
+
+@pytest.mark.contract(
+    "A database left by the step before upgrades in place with flask db upgrade: every account has two-factor "
+    "off and logs in with its password alone, and can turn it on (step 10+)"
+)
+@pytest.mark.features("migrations", "database", "login", "profile", "two-factor")
+def test_accounts_from_the_step_before_log_in_without_a_code(step, create_app, test_config, database_url, tmp_path):
+    app = upgraded_from_the_step_before(step, create_app, test_config, database_url, tmp_path)
+    try:
+        for username, user in USERS.items():
+            auth = AuthActions(app.test_client())
+            response = auth.login(username)
+            assert response.status_code in (302, 303) and response.headers["Location"] == "/profile", username
+            assert str(user["id"]) in auth.client.get("/profile").text
+        # And the new columns work: bob turns it on, and then his password alone is not enough.
+        turn_on(auth, USERS["bob"]["password"])
+        assert AuthActions(app.test_client()).login("bob").headers["Location"] == "/login/two-factor"
     finally:
         close_database(app)

@@ -31,7 +31,6 @@ from harness.services import RedisServer
 from harness.services import environment_without
 from harness.services import free_port
 from harness.services import redis_server
-from harness.services import throwaway_redis
 
 INVALID = "Invalid username or password."
 FORM = "application/x-www-form-urlencoded"
@@ -294,16 +293,6 @@ def test_a_store_that_does_not_answer_is_no_500(step, create_app, test_config):
 # With neither, the test is not collected at all, rather than skipped: a
 # skip in this suite only ever means "this step does not teach that yet".
 CAN_REACH_REDIS = bool(os.environ.get("FLASK_REDIS_URL") or redis_server())
-
-
-@pytest.fixture
-def redis_url():
-    """FLASK_REDIS_URL when set, else a throwaway redis-server for this test."""
-    if os.environ.get("FLASK_REDIS_URL"):
-        yield os.environ["FLASK_REDIS_URL"]
-        return
-    with throwaway_redis() as url:
-        yield url
 
 
 # Simultaneous wrong passwords for one username: ten times the limit.

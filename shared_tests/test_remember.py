@@ -12,27 +12,9 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-
-def remember_cookie_name(app):
-    return app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-
-
-def lasting_cookies(app, client):
-    """The session and remember cookies `client` holds that have an expiry date: {name: value}."""
-    kept = {}
-    for name in (app.config["SESSION_COOKIE_NAME"], remember_cookie_name(app)):
-        cookie = client.get_cookie(name)
-        if cookie is not None and (cookie.expires is not None or cookie.max_age):
-            kept[name] = cookie.value
-    return kept
-
-
-def reopened_browser(app, client):
-    """The browser `client` is, closed and opened again: only cookies with an expiry date survive."""
-    browser = app.test_client()
-    for name, value in lasting_cookies(app, client).items():
-        browser.set_cookie(name, value)
-    return browser
+from harness.apps import lasting_cookies
+from harness.apps import remember_cookie_name
+from harness.apps import reopened_browser
 
 
 @pytest.mark.contract("Remember me: the remember cookie logs you in again in a new browser session")
