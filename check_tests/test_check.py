@@ -193,6 +193,20 @@ BREAKS = [
         "A request's untrusted Host header never yields a reset link to that host (a 400, or a trusted host)",
         "http://evil.example/reset-password/",
     ),
+    (
+        "half-way-logged-in",
+        BY_FEATURE.get("two-factor", []),
+        "two_factor.py",
+        [
+            (
+                '    session["two_factor_user"] = user.get_id()\n',
+                '    session["two_factor_user"] = user.get_id()\n    login_user(user)\n',
+            )
+        ],
+        "Between the password and the code every page treats the visitor as anonymous: private pages send them to "
+        "/login, the home page shows no username, /login shows its form (step 10+)",
+        "expected one of (302, 303), got 200",
+    ),
 ]
 # Each break is tried on the first step that can have it: each try is a
 # whole suite, and the checker reports alike on the later steps (the last
