@@ -14,6 +14,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from harness.apps import CliRunner
 from harness.apps import add_users
 from harness.apps import close_database
 from harness.served import serving
@@ -42,6 +43,7 @@ NO_LIMITS = {
         "RESET_LIMIT_PER_RECIPIENT",
         "CONFIRM_LIMIT_PER_ADDRESS",
         "CONFIRM_LIMIT_PER_RECIPIENT",
+        "TWO_FACTOR_LIMIT",
     )
 }
 
@@ -89,6 +91,8 @@ def machine():
         "platform": platform.platform(),
         "packages": versions,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        # How busy the machine was as the run began: 1, 5 and 15 minutes.
+        "load_average": [round(load, 2) for load in os.getloadavg()],
     }
 
 
@@ -118,15 +122,24 @@ def environment(env):
         os.environ.update(saved)
 
 
-def prepare(step, env):
+def prepare(step, env, more=None):
     """alice and bob in the step's database, made before any server starts, as a deployment would.
 
     Made here by the step's own `create-user` command (harness.apps.add_users),
     so that gunicorn's workers only serve: two workers would both try.
+    `more`: other users to make the same way, {username: password}, each
+    with the address username@example.com.
     """
     with environment(env):
         app = load_module(step.path, f"prepare_{step.name}_{next(_databases)}").create_app()
         add_users(app, step)
+        runner = CliRunner(app)
+        for username, password in (more or {}).items():
+            result = runner.invoke(
+                args=["create-user", username, "--email", f"{username}@example.com"], input=f"{password}\n" * 2
+            )
+            if result.exit_code != 0:
+                raise RuntimeError(f"create-user {username}: {result.output}")
         close_database(app)
 
 

@@ -15,12 +15,22 @@ import suites
 from where import PHASE_NAMES
 
 
-def write(results, out):
-    """All three files into the folder `out`; returns the table."""
+def charted(results):
+    """Whether `results` hold a figure that the chart shows."""
+    return any(results.get(key) for _, key in PANELS)
+
+
+def write(results, out, redraw=True):
+    """All three files into the folder `out`; returns the table.
+
+    `redraw=False` leaves chart.png as it is: a merged run (run.py
+    --merge) that measured no figure the chart shows.
+    """
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = table(results)
     (out / "table.md").write_text(markdown)
-    chart(results, out / "chart.png")
+    if redraw:
+        chart(results, out / "chart.png")
     return markdown
 
 
@@ -38,7 +48,8 @@ def table(results):
     """The results as a Markdown table."""
     raw = results["raw"]
     rows = ["| figure | value | target | verdict |", "| --- | --- | --- | --- |"]
-    figures = (suite_rows, auth_rows, login_rows, store_rows, reset_rows, signup_rows, limiter_rows, fst_rows)
+    figures = (suite_rows, auth_rows, login_rows, store_rows, reset_rows, signup_rows, limiter_rows)
+    figures += (two_factor_rows, fst_rows)
     for figure in figures:
         rows += figure(results, raw)
     for rounds, ms in results.get("bcrypt_ms", {}).items():
@@ -144,6 +155,29 @@ def limiter_rows(results, raw):
         )
 
 
+def two_factor_rows(results, raw):
+    figures = raw.get("two_factor")
+    if not figures:
+        return
+    step, login, check = figures["step"], figures["login"], figures["check"]
+    low, _, high = login["added_quartiles_ms"]
+    yield (
+        f"| {step}: a full login with two-factor on (password, then code: two POSTs) against one without "
+        f"({login['two_factor_ms']} / {login['password_only_ms']} ms, bcrypt at 4 rounds; middle half of the "
+        f"{login['rounds']} rounds {low:+}–{high:+} ms) | {results['two_factor_added_ms']:+} ms | — | — |"
+    )
+    yield f"| {step}: the second stage alone, POST /login/two-factor with a TOTP code | {login['second_stage_ms']} ms | — | — |"
+    yield f"| {step}: one TOTP code, pyotp's verify alone (three time steps) | {check['pyotp_verify_us']} µs | — | — |"
+    yield (
+        f"| {step}: one TOTP code as the login checks it (`models.check_totp`: decrypt, verify, record the step) "
+        f"| {check['check_totp_ms']} ms | — | — |"
+    )
+    yield (
+        f"| {step}: one recovery code as the login checks it (`models.use_recovery_code`: SHA-256, mark it used) "
+        f"| {check['recovery_code_ms']} ms | — | — |"
+    )
+
+
 def fst_rows(results, raw):
     figures = raw.get("fst")
     for pair, ratio in results.get("fst_ratio", {}).items():
@@ -174,14 +208,7 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [
-        (auth_panel, "auth_ratio"),
-        (cold_panel, "cold_start_ms"),
-        (bcrypt_panel, "bcrypt_ms"),
-        (suite_panel, "case_ms_vs_flask_tutorial"),
-        (fst_panel, "fst_ratio"),
-    ]
-    panels = [draw for draw, key in panels if results.get(key)]
+    panels = [draw for draw, key in PANELS if results.get(key)]
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.25 * max(len(panels), 1), 4), squeeze=False)
     for draw, ax in zip(panels, axes[0], strict=False):
         draw(ax, results)
@@ -234,3 +261,13 @@ def fst_panel(ax, results):
     ax.set_xticks(list(places), [f"{step.split(', ')[0]}\n{app.split(', ')[1]}" for step, app in pairs])
     ax.set_title("logged-in GET /profile, requests/s")
     ax.legend()
+
+
+# The chart's panels, in order, each with the key of results it draws.
+PANELS = [
+    (auth_panel, "auth_ratio"),
+    (cold_panel, "cold_start_ms"),
+    (bcrypt_panel, "bcrypt_ms"),
+    (suite_panel, "case_ms_vs_flask_tutorial"),
+    (fst_panel, "fst_ratio"),
+]

@@ -6,6 +6,7 @@ is measured by a module of its own in bench/; report.py writes the files.
 """
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ import signup
 import startup
 import stores
 import suites
+import two_factor
 import where
 import workers
 from common import OUT
@@ -37,6 +39,7 @@ FIGURES = {
     "limiter": "what the limiter adds to a failed login (limiter.py)",
     "reset": "reset requests, known and unknown addresses (reset.py)",
     "signup": "sign-ups with a known and an unknown address, the first step that hides it and the one before (signup.py)",
+    "two-factor": "a login with two-factor on against one without, and the cost of checking a code (two_factor.py)",
     "workers": "the production step with 1, 2 and 4 gunicorn workers (workers.py)",
     "fst": "the course against Flask-Security-Too (fst.py, fst_app.py, with wrk)",
     "bcrypt": "bcrypt itself (logins.py)",
@@ -53,6 +56,9 @@ def options():
     parser.add_argument("--logins", type=int, default=9, help="login attempts of each kind")
     parser.add_argument("--signups", type=int, default=20, help="sign-ups of each kind, per step")
     parser.add_argument(
+        "--two-factor-logins", type=int, default=20, help="logins of each kind, with two-factor on and without"
+    )
+    parser.add_argument(
         "--skip-workers", action="store_true", help="leave out gunicorn workers on PostgreSQL and Redis"
     )
     parser.add_argument("--skip-fst", action="store_true", help="leave out the comparison with Flask-Security-Too")
@@ -64,6 +70,12 @@ def options():
         + ", ".join(f"{name} ({what})" for name, what in FIGURES.items()),
     )
     parser.add_argument("--out", type=Path, default=OUT, help="where the files go (default docs/benchmarks)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="lay this run's figures over the results.json already in --out, keeping the others, and write "
+        "the table from both (the chart only if this run measured one of its figures)",
+    )
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(FIGURES)
     unknown = set(chosen) - set(FIGURES)
@@ -82,7 +94,12 @@ def main():
     if "auth" in figures:
         for old in out.glob("profile_*.txt"):
             old.unlink()  # a step that now meets its target must not keep an old profile
-    raw = {"auth": {}, "where": {}, "login": {}, "cold_start": {}}
+    # Only the measured figures' raw numbers: with --merge, the others stay as they were.
+    raw = {}
+    if "auth" in figures:
+        raw.update(auth={}, where={}, login={})
+    if "cold" in figures:
+        raw["cold_start"] = {}
     results = {"machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
         if "suites" in figures:
@@ -114,6 +131,11 @@ def main():
         step = first_with("email-confirmation")
         if "signup" in figures and step is not None:
             measure_signup(tmp, step, args, results, raw)
+        step = first_with("two-factor")
+        if "two-factor" in figures and step is not None:
+            print(f"{step.name}: logins with two-factor on and without, and checking codes...", flush=True)
+            raw["two_factor"] = two_factor.measure(tmp, step, args.two_factor_logins)
+            results["two_factor_added_ms"] = raw["two_factor"]["login"]["added_ms"]
         if "workers" in figures:
             raw["workers"] = workers.measure()
             (out / "workers.md").write_text(workers.table(raw["workers"]))
@@ -130,7 +152,28 @@ def main():
             print("warm nox (twice)...", flush=True)
             results["nox_warm_s"] = startup.nox_warm(args.nox)
     results["raw"] = raw
-    print(report.write(results, out))
+    redraw = True
+    if args.merge:
+        # The chart stays as it is unless this run measured something it shows.
+        redraw = report.charted(results)
+        results = merged(out / "results.json", results, figures)
+    print(report.write(results, out, redraw))
+
+
+def merged(path, results, figures):
+    """This run's figures laid over those of the run in `path`: the rest stays as that run measured it.
+
+    `machine` stays that run's; `merged` records, per figure laid over it,
+    the machine (and date) of the run that measured it.
+    """
+    if not path.exists():
+        raise SystemExit(f"--merge: there is no {path} to merge into")
+    earlier = json.loads(path.read_text())
+    this_machine = results.pop("machine")
+    earlier["raw"].update(results.pop("raw"))
+    earlier.update(results)
+    earlier.setdefault("merged", {}).update(dict.fromkeys(figures, this_machine))
+    return earlier
 
 
 def measure_suites(tmp, results, raw):

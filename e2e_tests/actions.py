@@ -6,8 +6,13 @@ fill them in as a person would.
 """
 
 import re
+import time
 
 from harness.accounts import USERS
+from harness.two_factor import TwoFactor
+from harness.two_factor import code
+from harness.two_factor import recovery_codes_on
+from harness.two_factor import secret_on
 
 LOG_OUT = re.compile(r"log ?out", re.IGNORECASE)
 
@@ -79,6 +84,47 @@ def register(page, server, fields):
         type_into(page, name, value)
     field(page, "confirm_password").press("Enter")
     page.wait_for_load_state()
+
+
+def start_two_factor_setup(page, server):
+    """From the two-factor settings, press "Turn on": the setup page; return the response to its QR image."""
+    page.goto(server.url("/two-factor"))
+    with page.expect_response(lambda response: response.url == server.url("/two-factor/qr.svg")) as qr:
+        page.get_by_role("button", name=re.compile("turn on", re.IGNORECASE)).click()
+    page.wait_for_load_state()
+    return qr.value
+
+
+def finish_two_factor_setup(page, password):
+    """On the setup page, type the key into an "app" (pyotp), and its code back with the password.
+
+    Returns what the user keeps: the secret and the recovery codes that the
+    next page shows once.
+    """
+    secret = secret_on(page.content())
+    now = time.time()
+    type_into(page, "code", code(secret, now))
+    type_into(page, "current_password", password)
+    field(page, "current_password").press("Enter")
+    page.wait_for_load_state()
+    return TwoFactor(secret, recovery_codes_on(page.content()), last=now)
+
+
+def enter_code(page, value):
+    """Type a code (from the app, or a recovery code) into the second stage of a login and press Enter."""
+    type_into(page, "code", value)
+    field(page, "code").press("Enter")
+    page.wait_for_load_state()
+
+
+def inline_scripts(page):
+    """The page's inline JavaScript: <script> elements without src, and on... attributes."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("*")].flatMap((element) => [
+            ...(element.localName === "script" && !element.src ? [element.outerHTML] : []),
+            ...[...element.attributes].filter((a) => a.name.startsWith("on")).map((a) => `${a.name}="${a.value}"`),
+        ])"""
+    )
 
 
 def words(page):

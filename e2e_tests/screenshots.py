@@ -2,7 +2,9 @@
 
 For each step: its login page showing an error, the profile page and, where
 the step teaches registration, the sign-up form showing its field errors;
-where it limits failed logins, the page after too many of them.
+where it limits failed logins, the page after too many of them; where it
+has two-factor, the setup page (QR code and key) and the second stage of
+a login refusing a code.
 Each step is served and driven exactly as the browser tests do it, at one
 fixed viewport, and every image must stay under MAX_BYTES.
 """
@@ -15,13 +17,19 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from actions import BAD_SIGN_UP
+from actions import enter_code
+from actions import finish_two_factor_setup
 from actions import log_in
+from actions import log_out
 from actions import register
+from actions import start_two_factor_setup
 from actions import too_many_failures
 from chromium import HOW_TO_INSTALL
 from chromium import launch_args
+from harness.accounts import USERS
 from harness.steps import discover
 from harness.steps import select
+from harness.two_factor import code
 from liveserver import serve
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +48,26 @@ def shots(step):
         yield "register-errors", lambda page, server: register(page, server, BAD_SIGN_UP)
     if "rate-limits" in step.features:
         yield "too-many-attempts", lambda page, server: too_many_failures(page, server, "alice")
+    if "two-factor" in step.features:
+        # bob, since alice has just reached the limit of failed logins.
+        yield "two-factor-setup", setup_page
+        yield "login-two-factor", code_refused
+
+
+def setup_page(page, server):
+    """bob presses "Turn on": the page with the QR code and the key (two-factor is not on until he gives a code)."""
+    log_in(page, server, "bob")
+    start_two_factor_setup(page, server)
+
+
+def code_refused(page, server):
+    """bob turns two-factor on, logs out, logs in, and gives the code that turned it on: used up, so refused."""
+    log_in(page, server, "bob")
+    start_two_factor_setup(page, server)
+    bob = finish_two_factor_setup(page, USERS["bob"]["password"])
+    log_out(page, server)
+    log_in(page, server, "bob")
+    enter_code(page, code(bob.secret, bob.last))
 
 
 def main(argv=None):

@@ -141,9 +141,16 @@ SCREENSHOTS = {
     "profile.png": "The profile page of a logged-in user: the username and the user id.",
     "register-errors.png": "The sign-up form sent with bad values: each message sits under its own field.",
     "too-many-attempts.png": "After too many failed logins: 429, and how long to wait, even for the right password.",
+    "two-factor-setup.png": "Turning two-factor on: the key as a QR code for the phone's app, and as text to type in.",
+    "login-two-factor.png": "The second stage of a login, after the right password: a code that is used up is refused.",
 }
 # The feature a step needs for a screenshot; the others every step has.
-SCREENSHOT_FEATURE = {"register-errors.png": "registration", "too-many-attempts.png": "rate-limits"}
+SCREENSHOT_FEATURE = {
+    "register-errors.png": "registration",
+    "too-many-attempts.png": "rate-limits",
+    "two-factor-setup.png": "two-factor",
+    "login-two-factor.png": "two-factor",
+}
 
 
 class Screenshots(StepDirective):
