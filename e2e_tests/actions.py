@@ -5,6 +5,7 @@ names the contract gives them (`username`, `password`, `remember`...), and
 fill them in as a person would.
 """
 
+import io
 import re
 import time
 
@@ -115,6 +116,16 @@ def enter_code(page, value):
     type_into(page, "code", value)
     field(page, "code").press("Enter")
     page.wait_for_load_state()
+
+
+def read_qr(png):
+    """The text of the one QR code in a PNG image, read as a phone's camera reads it (zxing-cpp)."""
+    import zxingcpp
+    from PIL import Image
+
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert len(found) == 1, f"{len(found)} QR codes in the image"
+    return found[0].text
 
 
 def inline_scripts(page):

@@ -1,5 +1,7 @@
 """Two-factor authentication (step 10+), in a real browser: turn it on, then log in with a code, and with a recovery code."""
 
+from urllib.parse import parse_qs
+from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 import pytest
@@ -10,9 +12,11 @@ from actions import finish_two_factor_setup
 from actions import inline_scripts
 from actions import log_in
 from actions import log_out
+from actions import read_qr
 from actions import start_two_factor_setup
 from actions import words
 from harness.two_factor import code
+from harness.two_factor import secret_on
 
 INVALID_CODE = "Invalid code."
 ON = "Two-factor authentication is on."
@@ -39,6 +43,16 @@ def test_turn_on_two_factor_then_log_in_with_a_code_and_with_a_recovery_code(pag
     assert (qr.status, qr.headers["content-type"].split(";")[0]) == (200, "image/svg+xml")
     assert page.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
     assert inline_scripts(page) == []
+    # What a phone's camera reads from it, as drawn on the screen: the
+    # otpauth:// URI of the very key shown as text, for hedy, with the
+    # settings every authenticator app assumes (absent, or these).
+    uri = urlsplit(read_qr(page.locator("img").screenshot()))
+    query = parse_qs(uri.query)
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+    assert query["secret"] == [secret_on(page.content())]
+    assert "hedy" in unquote(uri.path)
+    assert query.get("algorithm", ["SHA1"]) == ["SHA1"]
+    assert query.get("digits", ["6"]) == ["6"] and query.get("period", ["30"]) == ["30"]
     hedy = finish_two_factor_setup(page, password)
     expect(page.get_by_text(ON)).to_have_count(1)
     assert len(hedy.recovery_codes) == 10
