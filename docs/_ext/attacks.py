@@ -21,6 +21,11 @@ server answered, so a page cannot claim what the code no longer does.
   up with carol's address, and carol tries to. A real SMTP server (the
   tests' own) shows who got an email. `:times: differ` or `:times: match`
   states what the page says of the times, and the build checks it.
+- `leaked-password STEP`: mallory has alice's password from a breach list
+  and logs in with it from a browser and an address of her own; where the
+  step has two-factor authentication, alice has turned it on first, and
+  mallory guesses codes. The build warns when the answers no longer match
+  the page: mallory in on a step without two-factor, stopped on one with.
 """
 
 import contextlib
@@ -35,6 +40,7 @@ import threading
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 from docutils import nodes
@@ -46,6 +52,7 @@ from werkzeug.serving import make_server
 
 from harness import pages
 from harness import steps as stepkit
+from harness import two_factor
 from harness.apps import add_users
 from harness.smtp import smtp_server
 
@@ -456,6 +463,130 @@ class SignupProbe(Attack):
         )
 
 
+class Browser:
+    """One browser on a served step, with its own cookies and client address.
+
+    `post()` has the shape of the shared suite's AuthActions.post (a form,
+    its CSRF token added; a response with `status_code`, `headers` and
+    `text`), so harness.two_factor can drive it as it drives a test client.
+    """
+
+    def __init__(self, served, address):
+        self.served = served
+        self.cookies = {}
+        self.headers = {"X-Forwarded-For": address}  # what the proxy says of the visitor
+
+    def get(self, path):
+        return self.answer(*self.served.request("GET", path, self.cookies, headers=self.headers))
+
+    def post(self, path, data=None):
+        # The token of the login form, or once logged in (it redirects away) of the home page.
+        token_page = "/login" if self.get("/login").status_code == 200 else "/"
+        return self.answer(*self.served.post_form(path, self.cookies, dict(data or {}), token_page, self.headers))
+
+    def answer(self, status, reason, headers, body):
+        return SimpleNamespace(status_code=status, reason=reason, headers=headers, text=body)
+
+    def said(self, response):
+        """What a response said, in a few words (see `answer`): a page's messages, or else its heading."""
+        line = answer(self.served, response.status_code, response.reason, response.headers, response.text)
+        if response.status_code in (200, 429) and "Location" not in response.headers and ": " not in line:
+            messages = login_messages(response.text)
+            heading = re.search(r"<h1>(.*?)</h1>", response.text, re.S)
+            if messages:
+                line += ": " + ", ".join(f'"{message}"' for message in messages)
+            elif heading:
+                line += f': the page "{html.unescape(heading.group(1)).strip()}"'
+        return line
+
+
+# Not a code from alice's app: a few that people try first.
+GUESSED_CODES = ["000000", "123456", "111111", "654321", "999999", "424242"]
+
+
+def leaked_password(step_dir):
+    """mallory logs in as alice with her leaked password; on a step with two-factor, alice has turned it on.
+
+    Returns the transcript's lines and what it came to: "in" (mallory saw
+    alice's profile), "stopped" (she was held at the second stage, her
+    guesses refused and then limited) or "other".
+    """
+    lines = []
+    printed = io.StringIO()
+    # Behind one proxy, as in step 08's deployment: each visitor's own address in X-Forwarded-For.
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Served(step_dir, folder, {"PROXY_COUNT": 1}) as served,
+        contextlib.redirect_stdout(printed),  # no mail server: the step prints the notice to alice
+    ):
+        has_two_factor = "two-factor" in served.step.features
+        if has_two_factor:
+            alice = Browser(served, ALICE_AT_HOME)
+            alice.post("/login", {"username": "alice", "password": "wonderland"})
+            turned_on = two_factor.turn_on(alice, "wonderland")
+            lines.append(f"# alice ({ALICE_AT_HOME}) has turned two-factor on: her phone's app holds the secret,")
+            lines.append(f"# and she has put away her {len(turned_on.recovery_codes)} recovery codes.")
+        lines.append("# Her password, wonderland, is on a breach list from another site where she used it too.")
+        lines.append(f"# mallory ({MALLORY}), in a browser of her own, logs in with it:")
+        mallory = Browser(served, MALLORY)
+        login = mallory.post("/login", {"username": "alice", "password": "wonderland"})
+        lines.append(f"POST /login username=alice: {mallory.said(login)}")
+        location = login.headers.get("Location")
+        if location and location != "/profile":
+            lines.append(f"GET {location}: {mallory.said(mallory.get(location))}")
+        profile = mallory.get("/profile")
+        lines.append(f"GET /profile: {mallory.said(profile)}")
+        outcome = "in" if profile.status_code == 200 and "alice" in served.pages.text(profile.text) else "other"
+        if has_two_factor and location == "/login/two-factor":
+            lines.append("# She guesses codes:")
+            answers = []
+            for guess in GUESSED_CODES:
+                response = two_factor.second_stage(mallory, guess)
+                answers.append(response.status_code)
+                lines.append(f"POST /login/two-factor code={guess}: {mallory.said(response)}")
+            profile = mallory.get("/profile")
+            lines.append(f"GET /profile: {mallory.said(profile)}")
+            held = profile.status_code != 200 and outcome == "other"
+            if held and answers[:-1] == [200] * (len(answers) - 1) and answers[-1] == 429:
+                outcome = "stopped"
+            lines.append("# Then alice, at home, logs in with her password and the code her phone shows:")
+            alice = Browser(served, ALICE_AT_HOME)
+            login = alice.post("/login", {"username": "alice", "password": "wonderland"})
+            lines.append(f"POST /login username=alice: {alice.said(login)}")
+            response = two_factor.second_stage(alice, turned_on.next_code())
+            lines.append(f"POST /login/two-factor code=<her app's>: {alice.said(response)}")
+    return lines, outcome
+
+
+class LeakedPassword(Attack):
+    """`leaked-password STEP`: the build warns when the outcome is not what the page says of the step.
+
+    Without two-factor, mallory must get in; with it, she must be held at
+    /login/two-factor, her wrong codes answered with the form and then 429.
+    """
+
+    def run(self):
+        self.env.note_dependency(str(ROOT / "docs" / "_ext" / "attacks.py"))
+        self.env.note_dependency(str(ROOT / "harness" / "two_factor.py"))
+        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
+            self.env.note_dependency(str(path))
+        lines, outcome = leaked_password(self.arguments[0])
+        [step] = stepkit.select(stepkit.discover(), [self.arguments[0]])
+        wanted = "stopped" if "two-factor" in step.features else "in"
+        if outcome != wanted:
+            logger.warning(
+                "leaked-password %s: the page says mallory %s, but the attack came to %r",
+                self.arguments[0],
+                "is stopped at the second stage" if wanted == "stopped" else "gets in",
+                outcome,
+                location=self.get_location(),
+            )
+        text = "\n".join(lines)
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
+
+
 def setup(app):
     app.add_directive("cookie-replay", CookieReplay)
     app.add_directive("guessing-loop", GuessingLoop)
@@ -463,4 +594,5 @@ def setup(app):
     app.add_directive("reset-probe", ResetProbe)
     app.add_directive("proxy-lockout", ProxyLockout)
     app.add_directive("signup-probe", SignupProbe)
+    app.add_directive("leaked-password", LeakedPassword)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -33,8 +33,8 @@ How a block runs:
   password prompt reads the terminal, not standard input. `:input:` lines
   are typed one by one, each when a prompt waits (output that does not end
   in a newline).
-- `.venv/bin/` is the docs build's own environment (the folder of
-  sys.executable), which is also first on PATH.
+- `.venv` is the docs build's own environment (sys.prefix), and its
+  `bin/` (the folder of sys.executable) is also first on PATH.
 - The ports the pages name, 5000 (`flask run`'s default) and 8000, are free
   loopback ports when run: in the commands, in FLASK_RUN_PORT, and back in
   the output shown.
@@ -252,8 +252,9 @@ class Sandbox:
         # $HOME too is throwaway (gunicorn keeps a control socket there), shown as ~.
         self.home = self.folder / "home"
         self.home.mkdir()
-        (self.folder / ".venv").mkdir()
-        (self.folder / ".venv" / "bin").symlink_to(Path(sys.executable).parent, target_is_directory=True)
+        # The build's own environment as .venv, whole: `.venv/bin/python` finds its
+        # pyvenv.cfg one folder up, and so its packages (a lone bin/ would not).
+        (self.folder / ".venv").symlink_to(sys.prefix, target_is_directory=True)
         self.ports = {shown: services.free_port() for shown in SHOWN_PORTS}
         self.servers = []
         self.redis = None
