@@ -87,6 +87,7 @@ DEFAULT_ACCOUNTS = [
     "No default accounts: a new copy has no users, and admin/admin and the like get 'Invalid username or password.'"
 )
 @pytest.mark.features("database", "login")
+@pytest.mark.asvs("6.3.2")
 def test_no_default_accounts(fresh_copy, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
     monkeypatch.setenv("FLASK_SQLALCHEMY_DATABASE_URI", url)

@@ -606,7 +606,7 @@ def test_change_takes_a_64_character_password(app):
     "Wrong current passwords at /change-password are limited per user as failed logins are: over the limit, 429"
 )
 @pytest.mark.features("change-password", "rate-limits")
-@pytest.mark.asvs("6.1.3", "6.3.1", "6.3.3")
+@pytest.mark.asvs("6.1.3", "6.3.1", "6.3.4")
 def test_wrong_current_passwords_count_as_failed_logins(app, create_app, test_config):
     limited = create_app(test_config | {"LOGIN_LIMIT_PER_USERNAME": "3 per 15 minutes"})
     try:

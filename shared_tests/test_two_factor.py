@@ -155,6 +155,7 @@ def test_the_two_factor_page_needs_a_login_and_says_whether_it_is_on(app):
     "itself, on a page with no inline script (step 10+)"
 )
 @pytest.mark.features(*TWO_FACTOR, "security-headers")
+@pytest.mark.asvs("6.5.3")
 def test_setup_shows_a_new_secret_as_text_and_as_a_qr_code(app):
     auth = logged_in(app)
     pages = [start_setup(auth), start_setup(auth)]
@@ -183,6 +184,7 @@ def test_setup_shows_a_new_secret_as_text_and_as_a_qr_code(app):
     "now, or of the step either side, is taken; older ones are not (step 10+)"
 )
 @pytest.mark.features(*TWO_FACTOR)
+@pytest.mark.asvs("6.5.5")
 def test_the_secret_makes_rfc_6238_codes(app):
     import time
 
@@ -227,6 +229,7 @@ def test_turning_it_on_needs_the_password_and_a_code(app):
 
 @pytest.mark.contract("Turning it on shows ten recovery codes, once: no page shows them again (step 10+)")
 @pytest.mark.features(*TWO_FACTOR)
+@pytest.mark.asvs("6.5.2", "6.5.3", "6.5.4")
 def test_turning_it_on_shows_ten_recovery_codes_once(app, alice):
     auth, two_factor = alice
     codes = two_factor.recovery_codes
@@ -455,7 +458,28 @@ def test_the_half_way_state_lapses_after_five_minutes(app, alice):
         response = second_stage(late, two_factor.next_code())
         assert response.status_code in (302, 303) and response.headers["Location"].startswith("/login")
         assert not logged_in_as_alice(late)
+        assert "Please log in again." in text(late.client.get(response.headers["Location"]).text)
         assert late.client.get(SECOND_STAGE).headers["Location"].startswith("/login")
+
+
+@pytest.mark.contract(
+    "Ending the user's sessions between the two stages (log out everywhere, a new password) voids the half-way "
+    "state too: the code is then refused (step 10+)"
+)
+@pytest.mark.features(*TWO_FACTOR, "logout-everywhere", "change-password")
+@pytest.mark.parametrize("how", ["logout-everywhere", "change-password"])
+def test_ending_the_sessions_voids_the_half_way_state(app, alice, how):
+    auth, two_factor = alice
+    stranger, _ = half_way(app, address="192.0.2.99")  # someone with alice's password, short of a code
+    if how == "logout-everywhere":
+        assert auth.post("/logout-everywhere").status_code in (302, 303)
+    else:
+        new = "a-brand-new-passphrase"
+        fields = {"current_password": PASSWORD, "password": new, "confirm_password": new}
+        assert auth.post("/change-password", fields).status_code in (302, 303)
+    response = second_stage(stranger, two_factor.next_code())
+    assert response.status_code in (302, 303) and response.headers["Location"].startswith("/login")
+    assert not logged_in_as_alice(stranger)
 
 
 # Codes used once, and limited
@@ -466,11 +490,14 @@ def test_the_half_way_state_lapses_after_five_minutes(app, alice):
     "refused (step 10+)"
 )
 @pytest.mark.features(*TWO_FACTOR)
-@pytest.mark.asvs("6.5.1")
+@pytest.mark.asvs("6.5.1", "6.5.5")
 def test_a_code_works_once(app, alice):
     import time
 
     two_factor = alice[1]
+    # The code that turned it on was used then.
+    auth, response = with_code(app, code(two_factor.secret, two_factor.last))
+    assert response.status_code == 200 and INVALID_CODE in text(response.text)
     value = two_factor.next_code()  # the code of the next step
     first, response = with_code(app, value)
     assert logged_in_as_alice(first)
@@ -582,6 +609,7 @@ def change(auth, path, value, password=PASSWORD):
     "gives the form again and leaves it on (step 10+)"
 )
 @pytest.mark.features(*TWO_FACTOR)
+@pytest.mark.asvs("6.4.4")
 def test_turning_it_off_needs_the_password_and_a_code(app, alice):
     auth, two_factor = alice
     page = auth.client.get("/two-factor/disable")
@@ -604,6 +632,7 @@ def test_turning_it_off_needs_the_password_and_a_code(app, alice):
     "ones are shown once, and the old ones stop working (step 10+)"
 )
 @pytest.mark.features(*TWO_FACTOR)
+@pytest.mark.asvs("6.4.4")
 def test_new_recovery_codes_need_the_password_and_a_code(app, alice):
     auth, two_factor = alice
     old = two_factor.recovery_codes
@@ -658,6 +687,7 @@ def test_each_change_ends_the_other_sessions_and_mails_a_notice(app, inbox, what
 
 @pytest.mark.contract("A password reset neither turns two-factor off nor lets a login skip the code (step 10+)")
 @pytest.mark.features(*TWO_FACTOR, "password-reset")
+@pytest.mark.asvs("6.4.3", "6.4.4")
 def test_a_password_reset_neither_turns_it_off_nor_skips_it(app, alice, inbox):
     two_factor = alice[1]
     already = len(inbox.messages)
