@@ -83,14 +83,65 @@ def create_app(step):
     return server_like(app_factory(_modules[step.name]))
 
 
-@pytest.fixture
-def database_url(tmp_path):
-    """A fresh, empty database for one test (steps 01-02 ignore it).
+# Base configuration of every test app (test_config adds the test's own
+# database and store keys): what the seeded databases are made with, too.
+BASE_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "only-for-tests",
+    # The cheapest bcrypt cost: the suite logs in hundreds of times.
+    "BCRYPT_LOG_ROUNDS": 4,
+}
 
-    A SQLite file in tmp_path; or, when FLASK_SQLALCHEMY_DATABASE_URI names a
-    database server (as in `nox -s tests-postgres`), a new database on that
-    server, dropped after the test (a schema of its own on that server's
-    database, which the URL makes the only one it sees).
+
+@pytest.fixture(scope="session")
+def postgres_seeds():
+    """Per step, a PostgreSQL database holding alice and bob, made once by the step itself: {step name: URL}.
+
+    Each test that uses `app` gets a copy (CREATE DATABASE ... TEMPLATE):
+    about 30 ms, where migrating a new database and creating the users
+    through the step's own command takes about 120 ms. They are dropped
+    at the end of the run.
+    """
+    seeds = {}
+    yield seeds
+    if seeds:
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(os.environ["FLASK_SQLALCHEMY_DATABASE_URI"], isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                for url in seeds.values():
+                    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
+
+
+def postgres_seed(step, create_app, seeds, admin, server):
+    """The name of this step's seeded database on the server, made on first use."""
+    import sqlalchemy as sa
+
+    if step.name not in seeds:
+        name = f"seed_{uuid.uuid4().hex}"
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+        seeds[step.name] = url
+        seed_app = create_app(BASE_CONFIG | {"SQLALCHEMY_DATABASE_URI": url})
+        add_users(seed_app, step)
+        # No connection may stay open: a database being used cannot be copied.
+        close_database(seed_app)
+    return sa.make_url(seeds[step.name]).database
+
+
+@pytest.fixture
+def database_url(request, step, tmp_path, postgres_seeds):
+    """A fresh database for one test (steps 01-02 ignore it): empty, or with alice and bob for a test that uses `app`.
+
+    A SQLite file in tmp_path (the `app` fixture copies the seeded file
+    there); or, when FLASK_SQLALCHEMY_DATABASE_URI names a database server
+    (as in `nox -s tests-postgres`), a new database on that server, dropped
+    after the test: for a test that uses `app`, a copy of the step's seeded
+    one (postgres_seeds). The server's own database is left alone.
     """
     server = os.environ.get("FLASK_SQLALCHEMY_DATABASE_URI", "")
     if not server or server.startswith("sqlite"):
@@ -98,21 +149,28 @@ def database_url(tmp_path):
         return
     import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
 
-    # A schema of its own rather than a database: CREATE DATABASE copies a
-    # template and takes a checkpoint (a fifth of a second, more than most
-    # tests), CREATE SCHEMA takes a millisecond. The URL's search_path puts
-    # every table the app, Alembic or a server process makes into it.
-    name = f"test_{uuid.uuid4().hex}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    name = f"test_{uuid.uuid4().hex}"
     try:
+        seeded = "app" in request.fixturenames and "database" in step.features and step.factory is None
+        if seeded:
+            template = postgres_seed(step, request.getfixturevalue("create_app"), postgres_seeds, admin, server)
+            SEEDED.add(name)
+        # With fsync off (harness.services.PostgresServer) a copy takes tens of milliseconds.
+        clause = f' TEMPLATE "{template}"' if seeded else ""
         with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        url = sa.make_url(server).update_query_dict({"options": f"-csearch_path={name}"})
-        yield url.render_as_string(hide_password=False)
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"{clause}'))
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
         with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+            # FORCE: a server process a test started may still hold a connection.
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
+        SEEDED.discard(name)
         admin.dispose()
+
+
+# The names of the test databases copied from a seeded one, which hold alice and bob already.
+SEEDED = set()
 
 
 @pytest.fixture
@@ -160,12 +218,8 @@ def inbox():
 @pytest.fixture
 def test_config(database_url, redis_prefix):
     """The configuration every test app gets: a known key, a fresh database (and store)."""
-    config = {
-        "TESTING": True,
-        "SECRET_KEY": "only-for-tests",
+    config = BASE_CONFIG | {
         "SQLALCHEMY_DATABASE_URI": database_url,
-        # The cheapest bcrypt cost: the suite logs in hundreds of times.
-        "BCRYPT_LOG_ROUNDS": 4,
         # Step 06+: rate-limit counts of this test's own, even in a Redis
         # that every test shares (FLASK_REDIS_URL): keys under a new prefix.
         "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"test-{uuid.uuid4().hex}"},
@@ -222,12 +276,12 @@ def seed_sqlite(step, create_app, test_config, seeded, factory, path):
 def app(step, create_app, test_config, seeded_databases, tmp_path_factory):
     """The step's app, made by its create_app(), with alice and bob as users."""
     url = test_config["SQLALCHEMY_DATABASE_URI"]
-    seeded = "database" in step.features and url.startswith("sqlite:///")
-    if seeded:
+    in_sqlite = "database" in step.features and url.startswith("sqlite:///")
+    if in_sqlite:
         seed_sqlite(step, create_app, test_config, seeded_databases, tmp_path_factory, url.removeprefix("sqlite:///"))
     app = create_app(test_config)
     app.jinja_env.bytecode_cache = TEMPLATES
-    if not seeded:
+    if not in_sqlite and url.rpartition("/")[2] not in SEEDED:  # a copy of a seeded PostgreSQL database has them
         add_users(app, step)
     yield app
     close_database(app)
