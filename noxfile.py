@@ -285,7 +285,10 @@ def screenshots(session):
     session.run("python", "e2e_tests/screenshots.py", *session.posargs)
 
 
-DOCS_BUILD = ["-W", "-n", "-E", "-b", "html", "docs", "docs/_build/html"]
+# -j 4: pages are read four at a time (docs/_ext declares itself safe for
+# it); most of a page's time is spent waiting on the servers and commands
+# it runs, so on two cores this took 93 s where one at a time took 124 s.
+DOCS_BUILD = ["-W", "-n", "-E", "-j", "4", "-b", "html", "docs", "docs/_build/html"]
 
 
 @nox.session
