@@ -151,25 +151,26 @@ def database_url(request, step, tmp_path, postgres_seeds):
 
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     name = f"test_{uuid.uuid4().hex}"
+    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         seeded = "app" in request.fixturenames and "database" in step.features and step.factory is None
         if seeded:
             template = postgres_seed(step, request.getfixturevalue("create_app"), postgres_seeds, admin, server)
-            SEEDED.add(name)
+            SEEDED.add(url)
         # With fsync off (harness.services.PostgresServer) a copy takes tens of milliseconds.
         clause = f' TEMPLATE "{template}"' if seeded else ""
         with admin.connect() as connection:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"{clause}'))
-        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+        yield url
         with admin.connect() as connection:
             # FORCE: a server process a test started may still hold a connection.
             connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
-        SEEDED.discard(name)
+        SEEDED.discard(url)
         admin.dispose()
 
 
-# The names of the test databases copied from a seeded one, which hold alice and bob already.
+# The URLs of the test databases copied from a seeded one, which hold alice and bob already.
 SEEDED = set()
 
 
@@ -281,7 +282,7 @@ def app(step, create_app, test_config, seeded_databases, tmp_path_factory):
         seed_sqlite(step, create_app, test_config, seeded_databases, tmp_path_factory, url.removeprefix("sqlite:///"))
     app = create_app(test_config)
     app.jinja_env.bytecode_cache = TEMPLATES
-    if not in_sqlite and url.rpartition("/")[2] not in SEEDED:  # a copy of a seeded PostgreSQL database has them
+    if not in_sqlite and url not in SEEDED:  # a copy of a seeded PostgreSQL database has them
         add_users(app, step)
     yield app
     close_database(app)
