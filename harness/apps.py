@@ -16,6 +16,9 @@ from flask.testing import FlaskCliRunner
 from harness.accounts import USERS
 from harness.accounts import create_user_command
 from harness.pages import csrf_token
+from harness.pages import forms
+from harness.pages import inline_code
+from harness.pages import links
 
 
 def require(step, *features):
@@ -200,6 +203,55 @@ def browser(app, address="198.51.100.1"):
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
     return AuthActions(client)
+
+
+def logged_in_browser(app, username="alice", address="198.51.100.1"):
+    """A new browser (an AuthActions) at `address`, logged in through the form with the user's own password."""
+    auth = browser(app, address)
+    response = auth.login(username)
+    assert response.status_code in (302, 303) and response.headers["Location"] == "/profile", f"{username} not in"
+    return auth
+
+
+# The headers every answer of the site carries (test_production.py checks what they say).
+SITE_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
+
+
+def layout(html):
+    """What the site's layout puts on every page: its stylesheets, and the link home."""
+    return [line.strip() for line in html.splitlines() if 'rel="stylesheet"' in line], "/" in links(html)
+
+
+def house_rule_problems(app, pages):
+    """How the answers break the site's house rules, as the login page keeps them: [] if they keep them all.
+
+    `pages`: (id, answer, whether a user is logged in) for each answer. The
+    rules: no error status; the site's security headers; `no-store` for a
+    logged-in user; and on a page, the site's layout, no inline script or
+    style, and every form a POST with a CSRF token.
+    """
+    site = app.test_client().get("/login")
+    problems = []
+    for name, response, logged_in_user in pages:
+        if response.status_code >= 400:
+            problems.append(f"{name}: status {response.status_code}")
+        problems += [
+            f"{name}: {header} {response.headers.get(header)!r}"
+            for header in SITE_HEADERS
+            if response.headers.get(header) != site.headers.get(header)
+        ]
+        if logged_in_user and "no-store" not in response.headers.get("Cache-Control", ""):
+            problems.append(f"{name}: no Cache-Control: no-store")
+        if response.status_code == 200:
+            if layout(response.text) != layout(site.text):
+                problems.append(f"{name}: not the site's layout")
+            problems += [f"{name}: {found}" for found in inline_code(response.text)]
+            problems += [
+                f"{name}: form {form}"
+                for form in forms(response.text)
+                if form["method"] != "post" or "csrf_token" not in form["inputs"]
+            ]
+    return problems
 
 
 def is_anonymous(client):

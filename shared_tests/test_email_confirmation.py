@@ -19,11 +19,11 @@ from harness.apps import AuthActions
 from harness.apps import browser
 from harness.apps import can_log_in
 from harness.apps import close_database
+from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
+from harness.apps import logged_in_browser
 from harness.apps import session_tables
 from harness.apps import stored_strings
-from harness.pages import forms
-from harness.pages import inline_code
 from harness.pages import inputs
 from harness.pages import links
 from harness.pages import message_at
@@ -586,12 +586,6 @@ def change_email(auth, address, current=None):
     return auth.post("/change-email", {"email": address, "current_password": current})
 
 
-def logged_in(app, username="alice"):
-    auth = browser(app)
-    assert auth.login(username).status_code in (302, 303), f"{username} could not log in"
-    return auth
-
-
 def change_link(inbox, address, count=1):
     """The one link with a token (a path of two parts or more) in the `count`-th message to `address`."""
     message = mail_to(inbox, address, count)
@@ -606,7 +600,7 @@ def test_the_change_email_form_needs_a_login(app, client):
     response = client.get("/change-email")
     assert response.status_code in (302, 303)
     assert response.headers["Location"].startswith("/login")
-    page = logged_in(app).client.get("/change-email")
+    page = logged_in_browser(app).client.get("/change-email")
     assert page.status_code == 200
     fields = inputs(page.text)
     assert fields["email"].get("type") in ("email", "text")
@@ -619,7 +613,7 @@ def test_the_change_email_form_needs_a_login(app, client):
 )
 @pytest.mark.features("change-email")
 def test_the_change_email_password_input_lets_password_managers_help(app):
-    page = logged_in(app).client.get("/change-email")
+    page = logged_in_browser(app).client.get("/change-email")
     assert password_field_problems(page.text, {"current_password": "current-password"}) == []
 
 
@@ -629,7 +623,7 @@ def test_the_change_email_password_input_lets_password_managers_help(app):
 @pytest.mark.features("change-email")
 @pytest.mark.parametrize("current", ["not-her-password", "", "\U0001f600" * 40])
 def test_a_wrong_current_password_changes_no_address(app, inbox, current):
-    alice = logged_in(app)
+    alice = logged_in_browser(app)
     blank = alice.client.get("/change-email").text
     response = change_email(alice, NEW_ADDRESS, current)
     assert response.status_code == 200
@@ -644,7 +638,7 @@ def test_a_wrong_current_password_changes_no_address(app, inbox, current):
 )
 @pytest.mark.features("change-email", "password-reset")
 def test_a_new_address_is_used_only_once_its_link_is_followed(app, inbox):
-    alice = logged_in(app)
+    alice = logged_in_browser(app)
     assert change_email(alice, NEW_ADDRESS).status_code < 400
     link = change_link(inbox, NEW_ADDRESS)
     # Until the link is followed: the old address is hers, for logins and resets.
@@ -666,7 +660,7 @@ def test_a_new_address_is_used_only_once_its_link_is_followed(app, inbox):
 @pytest.mark.contract("A link from /change-email works once: used, it changes nothing again")
 @pytest.mark.features("change-email", "password-reset")
 def test_a_change_email_link_works_once(app, inbox):
-    alice = logged_in(app)
+    alice = logged_in_browser(app)
     first, second = "alice.first@example.com", "alice.second@example.com"
     assert change_email(alice, first).status_code < 400
     first_link = change_link(inbox, first)
@@ -688,7 +682,7 @@ def test_a_change_email_link_works_once(app, inbox):
 @pytest.mark.features("change-email", "password-reset")
 @pytest.mark.parametrize("typed", [BOB, "BOB@Example.com"])
 def test_a_new_address_in_use_gets_the_same_answer_and_its_owner_a_notice(app, inbox, typed):
-    alice = logged_in(app)
+    alice = logged_in_browser(app)
     answers = {}
     for kind, address in [("in-use", typed), ("free", NEW_ADDRESS)]:
         answers[kind] = shown(alice, change_email(alice, address), address)
@@ -706,20 +700,12 @@ def test_a_new_address_in_use_gets_the_same_answer_and_its_owner_a_notice(app, i
 
 # The house rules, on the new pages
 
-# The headers every answer of the site carries (test_production.py checks what they say).
-SITE_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
-
-
-def layout(html):
-    """What the site's layout puts on every page: its stylesheets, and the link home."""
-    return [line.strip() for line in html.splitlines() if 'rel="stylesheet"' in line], "/" in links(html)
-
 
 def new_pages(app, inbox):
     """(id, answer, logged in) for each kind of answer the new routes give."""
     link = signed_up(app, inbox)
     visitor = browser(app)
-    alice = logged_in(app)
+    alice = logged_in_browser(app)
     yield "register-sent", sign_up(app, "dave")[1], False
     yield "confirm-form", visitor.client.get("/confirm"), False
     yield "confirm-sent", visitor.post("/confirm", {"email": address_of("carol")}), False
@@ -738,18 +724,7 @@ def new_pages(app, inbox):
 )
 @pytest.mark.features("registration", "email-confirmation", "change-email", "security-headers", "csrf")
 def test_the_new_pages_keep_the_house_rules(app, inbox):
-    site = app.test_client().get("/login")
-    for name, response, logged_in_user in new_pages(app, inbox):
-        assert response.status_code < 400, (name, response.status_code)
-        for header in SITE_HEADERS:
-            assert response.headers.get(header) == site.headers.get(header), (name, header)
-        if logged_in_user:
-            assert "no-store" in response.headers.get("Cache-Control", ""), name
-        if response.status_code == 200:
-            assert layout(response.text) == layout(site.text), name
-            assert inline_code(response.text) == [], (name, inline_code(response.text))
-            for form in forms(response.text):
-                assert form["method"] == "post" and "csrf_token" in form["inputs"], (name, form)
+    assert house_rule_problems(app, new_pages(app, inbox)) == []
 
 
 # Hostile input on the new routes
@@ -776,7 +751,7 @@ def test_hostile_tokens_are_never_a_500(app, inbox, route, token):
         signed_up(app, inbox)
         client = app.test_client()
     else:
-        alice = logged_in(app)
+        alice = logged_in_browser(app)
         assert change_email(alice, NEW_ADDRESS).status_code < 400
         prefix = path_of(change_link(inbox, NEW_ADDRESS)).rsplit("/", 1)[0]
         client = alice.client
@@ -811,7 +786,7 @@ HOSTILE_BODIES = [
 def test_hostile_bodies_to_the_new_forms_are_never_a_500(app, inbox, path, body):
     if path == "/confirm":
         signed_up(app, inbox)  # carol, unconfirmed: her address may get a new link
-    auth = logged_in(app) if path == "/change-email" else browser(app)
+    auth = logged_in_browser(app) if path == "/change-email" else browser(app)
     # The right current password, so that the address itself is what gets judged.
     field = b"current_password=" + USERS["alice"]["password"].encode() if path == "/change-email" else b"x=y"
     body = body.replace(b"FIELD", field).replace(b"TOKEN", auth.token().encode())

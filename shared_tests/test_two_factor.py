@@ -20,8 +20,10 @@ from harness.accounts import USERS
 from harness.apps import AuthActions
 from harness.apps import browser
 from harness.apps import close_database
+from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
 from harness.apps import lasting_cookies
+from harness.apps import logged_in_browser
 from harness.apps import reopened_browser
 from harness.apps import stored_strings
 from harness.pages import forms
@@ -63,18 +65,10 @@ def mail_to_the_inbox(test_config, inbox):
     return test_config | inbox.config() | {"MAIL_SUPPRESS_SEND": False}
 
 
-def logged_in(app, username="alice", address="198.51.100.1"):
-    """A new browser (an AuthActions), logged in with the password alone (two-factor off)."""
-    auth = browser(app, address)
-    response = auth.login(username)
-    assert response.status_code in (302, 303) and response.headers["Location"] == "/profile", "not logged in"
-    return auth
-
-
 @pytest.fixture
 def alice(app):
     """alice's own browser, logged in, and what turning two-factor on there gave her (a TwoFactor)."""
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     return auth, turn_on(auth, PASSWORD)
 
 
@@ -141,12 +135,12 @@ def travel(seconds):
 def test_the_two_factor_page_needs_a_login_and_says_whether_it_is_on(app):
     response = app.test_client().get("/two-factor")
     assert response.status_code in (302, 303) and response.headers["Location"].startswith("/login")
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     assert is_on(auth) is False
     assert any(form["action"] == "/two-factor/setup" for form in forms(auth.client.get("/two-factor").text))
     turn_on(auth, PASSWORD)
     assert is_on(auth) is True
-    assert is_on(logged_in(app, "bob")) is False  # alice's alone
+    assert is_on(logged_in_browser(app, "bob")) is False  # alice's alone
 
 
 @pytest.mark.contract(
@@ -156,7 +150,7 @@ def test_the_two_factor_page_needs_a_login_and_says_whether_it_is_on(app):
 @pytest.mark.features(*TWO_FACTOR, "security-headers")
 @pytest.mark.asvs("6.5.3")
 def test_setup_shows_a_new_secret_as_text_and_as_a_qr_code(app):
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     pages = [start_setup(auth), start_setup(auth)]
     secrets = [secret_on(page.text) for page in pages]
     assert secrets[0] != secrets[1]
@@ -187,7 +181,7 @@ def test_setup_shows_a_new_secret_as_text_and_as_a_qr_code(app):
 def test_the_secret_makes_rfc_6238_codes(app):
     import time
 
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     secret = secret_on(start_setup(auth).text)
     for offset in (-120, -90, 120):
         answer = auth.post(
@@ -205,7 +199,7 @@ def test_the_secret_makes_rfc_6238_codes(app):
 )
 @pytest.mark.features(*TWO_FACTOR)
 def test_turning_it_on_needs_the_password_and_a_code(app):
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     older = secret_on(start_setup(auth).text)
     secret = secret_on(start_setup(auth).text)
     attempts = [
@@ -271,7 +265,7 @@ def test_a_configured_encryption_key_is_used_and_a_bad_one_refused(app, create_a
     key = Fernet.generate_key()
     first = create_app(test_config | {"TOTP_ENCRYPTION_KEY": key})
     try:
-        two_factor = turn_on(logged_in(first), PASSWORD)
+        two_factor = turn_on(logged_in_browser(first), PASSWORD)
     finally:
         close_database(first)
     same, other = (create_app(test_config | {"TOTP_ENCRYPTION_KEY": k}) for k in (key, Fernet.generate_key()))
@@ -540,7 +534,7 @@ def test_wrong_codes_are_limited_per_user(app, alice, create_app, test_config):
     assert response.status_code == 429 and retry_after(response) > 0
     assert not logged_in_as_alice(auth)
     # Another user's codes are counted apart.
-    bob = logged_in(app, "bob")
+    bob = logged_in_browser(app, "bob")
     bobs = turn_on(bob, USERS["bob"]["password"])
     assert with_code_as(app, "bob", bobs.recovery_codes[0]).status_code in (302, 303)
     # The setting: one wrong code is enough in an app allowing one.
@@ -661,9 +655,9 @@ CHANGES = {
 @pytest.mark.features(*TWO_FACTOR, "server-sessions", "email")
 @pytest.mark.parametrize("what", list(CHANGES))
 def test_each_change_ends_the_other_sessions_and_mails_a_notice(app, inbox, what):
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     if what == "on":
-        other = logged_in(app, address="192.0.2.8")
+        other = logged_in_browser(app, address="192.0.2.8")
         already = len(inbox.wait_to(ALICE, 0))
         turn_on(auth, PASSWORD)
     else:
@@ -711,18 +705,9 @@ def test_a_password_reset_neither_turns_it_off_nor_skips_it(app, alice, inbox):
 # The house rules, and bad input
 
 
-# The headers every answer of the site carries (test_production.py checks what they say).
-SITE_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
-
-
-def layout(html):
-    """What the site's layout puts on every page: its stylesheets, and the link home."""
-    return [line.strip() for line in html.splitlines() if 'rel="stylesheet"' in line], "/" in links(html)
-
-
 def new_pages(app):
     """(id, answer, logged in) for each kind of page the two-factor routes give."""
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     yield "settings-off", auth.client.get("/two-factor"), True
     yield "setup", start_setup(auth), True
     yield "setup-wrong-code", auth.post("/two-factor/enable", {"code": "000000", "current_password": PASSWORD}), True
@@ -746,18 +731,7 @@ def new_pages(app):
 )
 @pytest.mark.features(*TWO_FACTOR, "security-headers", "csrf")
 def test_the_two_factor_pages_keep_the_house_rules(app):
-    site = app.test_client().get("/login")
-    for name, response, logged_in_user in new_pages(app):
-        assert response.status_code < 400, (name, response.status_code)
-        for header in SITE_HEADERS:
-            assert response.headers.get(header) == site.headers.get(header), (name, header)
-        if logged_in_user:
-            assert "no-store" in response.headers.get("Cache-Control", ""), name
-        if response.status_code == 200:
-            assert layout(response.text) == layout(site.text), name
-            assert inline_code(response.text) == [], (name, inline_code(response.text))
-            for form in forms(response.text):
-                assert form["method"] == "post" and "csrf_token" in form["inputs"], (name, form)
+    assert house_rule_problems(app, new_pages(app)) == []
 
 
 # (id, body): TOKEN becomes the session's CSRF token; FIELD the form's password, where it has one.
@@ -796,7 +770,7 @@ def send(auth, path, body):
 @pytest.mark.parametrize("body", [b[1] for b in HOSTILE_BODIES], ids=[b[0] for b in HOSTILE_BODIES])
 def test_hostile_bodies_to_the_two_factor_forms_are_never_a_500(app, body):
     """Each body goes to every two-factor form, in the state where that form is live."""
-    auth = logged_in(app)
+    auth = logged_in_browser(app)
     start_setup(auth)
     send(auth, "/two-factor/enable", body)
     assert is_on(auth) is False
