@@ -361,15 +361,13 @@ def first_cases(app, number, names):
     """
     code, output = check(app, number, "--collect-only", "-q", "-k", names)
     assert code == 0, output
-    chosen = {}
+    cases = {}  # test name -> its cases, in order
     for line in output.splitlines():
         if line.startswith("shared_tests/") and "::" in line:
             case = line.strip().partition("::")[2]
-            name = case.partition("[")[0]
-            if name not in chosen or (not SPELLABLE.fullmatch(chosen[name]) and SPELLABLE.fullmatch(case)):
-                chosen[name] = case
-    assert chosen, output
-    return " or ".join(case if SPELLABLE.fullmatch(case) else name for name, case in chosen.items())
+            cases.setdefault(case.partition("[")[0], []).append(case)
+    assert cases, output
+    return " or ".join(next(filter(SPELLABLE.fullmatch, found), name) for name, found in cases.items())
 
 
 def line_tests(number):
