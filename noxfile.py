@@ -1,8 +1,9 @@
 """Every task of this repository, as a nox session.
 
-`nox` runs the default sessions, the whole test matrix; `nox -l` lists them
-all. Each step's tests run in a virtualenv holding only what that step's
-step.toml declares, plus the test tools from pyproject.toml.
+`nox` runs the whole test matrix (the matrix session, two sessions at a
+time); `nox -l` lists every session. Each step's tests run in a virtualenv
+holding only what that step's step.toml declares, plus the test tools from
+pyproject.toml.
 """
 
 import argparse
@@ -12,8 +13,10 @@ import secrets
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import nox
@@ -34,6 +37,8 @@ from harness.steps import select  # noqa: E402
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
+# A bare `nox` runs the whole test matrix, two sessions at a time (see matrix below).
+nox.options.sessions = ["matrix"]
 
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
@@ -459,3 +464,94 @@ def bench(session):
     install_every_step(session, "bench")
     # The warm-nox figure runs this same nox, the one running us.
     session.run("python", "bench/run.py", "--nox", f"{sys.executable} -m nox", *session.posargs)
+
+
+# The test matrix: what a bare `nox` runs, through the matrix session below.
+# Heaviest first, so that the two lanes end together: about the seconds each
+# took in a clean-clone run on two cores (a step's suite grows with the
+# step). The numbers only order the queue.
+MATRIX = sorted(
+    [
+        *((f"tests-redis({step})", 10 * int(step[:2])) for step in SESSION_STEPS),
+        *((f"tests({step})", 8 * int(step[:2])) for step in STEPS),
+        *((f"tests-postgres({step})", 25) for step in DATABASE_STEPS),
+        ("check-selftest", 100),
+        ("docs", 95),
+        ("e2e", 90),
+        ("lint", 1),
+    ],
+    key=lambda weighed: -weighed[1],
+)
+
+
+@nox.session(venv_backend="none")
+def matrix(session):
+    """Run the whole test matrix, two sessions at a time: what a bare `nox` does.
+
+    Each session runs as its own `nox -s NAME`, so it makes and uses the
+    same virtualenv as when run alone. Two lanes take the sessions from
+    one queue, heaviest first. On two cores one session alone leaves much
+    of the second idle (while it installs, starts its servers, waits on a
+    clock, a mail or a browser). A session's output is printed whole when
+    it ends, so the two never interleave; the times go in a table at the
+    end. `nox -s matrix -- --lanes 1` runs one at a time.
+    """
+    parser = argparse.ArgumentParser(prog="nox -s matrix --")
+    parser.add_argument("--lanes", type=int, default=2)
+    options = parser.parse_args(session.posargs)
+    queue = [name for name, _ in MATRIX]
+    logs = ROOT / ".nox" / "matrix-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+    results, running = {}, {}
+    stopping = threading.Event()
+    sigterm = stop_children_on_sigterm()
+
+    def lane():
+        while True:
+            with lock:
+                if not queue or stopping.is_set():
+                    return
+                name = queue.pop(0)
+            log = logs / f"{name}.log"
+            start = time.monotonic()
+            with log.open("w") as out:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "nox", "-s", name], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+                )
+                running[name] = process
+                code = process.wait()
+                running.pop(name)
+            seconds = time.monotonic() - start
+            with lock:
+                results[name] = (code, seconds)
+                print(log.read_text(), end="", flush=True)
+                verdict = "passed" if code == 0 else f"FAILED (exit code {code})"
+                session.log(f"[{len(results)}/{len(MATRIX)}] {name} {verdict} in {seconds:.0f} s")
+
+    lanes = [threading.Thread(target=lane) for _ in range(max(1, options.lanes))]
+    for thread in lanes:
+        thread.start()
+    try:
+        for thread in lanes:
+            while thread.is_alive():
+                thread.join(0.5)
+    except KeyboardInterrupt:
+        # Ctrl+C at a terminal reaches the running sessions' nox too, and each
+        # stops the commands it runs. A SIGTERM reaches only us: pass it on as
+        # that same SIGINT, to our own children only, by their id.
+        stopping.set()
+        if sigterm.is_set():
+            for process in list(running.values()):
+                process.send_signal(signal.SIGINT)
+        for thread in lanes:
+            thread.join()
+        session.error("stopped")
+    width = max(len(name) for name in results)
+    for name, _ in MATRIX:
+        if name in results:
+            code, seconds = results[name]
+            session.log(f"{name:<{width}}  {seconds:5.0f} s  {'passed' if code == 0 else 'FAILED'}")
+    failed = [name for name, (code, _) in results.items() if code != 0]
+    if failed:
+        session.error(f"failed: {', '.join(failed)} (each one's whole output is in .nox/matrix-logs/)")
