@@ -506,6 +506,11 @@ def matrix(session):
     results, running = {}, {}
     stopping = threading.Event()
     sigterm = stop_children_on_sigterm()
+    # A shell starts a command with `&` with SIGINT ignored, and its children
+    # inherit that: each session's nox would then shrug off the SIGINT that
+    # stops it below. Catching SIGINT here (as Python does by default) gives
+    # them the default back when they start.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def lane():
         while True:
@@ -533,9 +538,10 @@ def matrix(session):
     for thread in lanes:
         thread.start()
     try:
-        for thread in lanes:
-            while thread.is_alive():
-                thread.join(0.5)
+        # Polled, not Thread.join(): a Ctrl+C that landed inside join() once
+        # left a lane's last session unreported here.
+        while any(thread.is_alive() for thread in lanes):
+            time.sleep(0.2)
     except KeyboardInterrupt:
         # Ctrl+C at a terminal reaches the running sessions' nox too, and each
         # stops the commands it runs. A SIGTERM reaches only us: pass it on as
@@ -544,8 +550,8 @@ def matrix(session):
         if sigterm.is_set():
             for process in list(running.values()):
                 process.send_signal(signal.SIGINT)
-        for thread in lanes:
-            thread.join()
+        while any(thread.is_alive() for thread in lanes):
+            time.sleep(0.2)
         session.error("stopped")
     width = max(len(name) for name in results)
     for name, _ in MATRIX:
