@@ -525,6 +525,8 @@ def matrix(session):
                     [sys.executable, "-m", "nox", "-s", name], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
                 )
                 running[name] = process
+                if stopping.is_set():  # started just as the stop came: stop it too
+                    process.send_signal(signal.SIGINT)
                 code = process.wait()
                 running.pop(name)
             seconds = time.monotonic() - start
