@@ -537,13 +537,17 @@ def matrix(session):
                 session.log(f"[{len(results)}/{len(MATRIX)}] {name} {verdict} in {seconds:.0f} s")
 
     lanes = [threading.Thread(target=lane) for _ in range(max(1, options.lanes))]
-    for thread in lanes:
-        thread.start()
-    try:
+
+    def wait_for_lanes():
         # Polled, not Thread.join(): a Ctrl+C that landed inside join() once
         # left a lane's last session unreported here.
         while any(thread.is_alive() for thread in lanes):
             time.sleep(0.2)
+
+    for thread in lanes:
+        thread.start()
+    try:
+        wait_for_lanes()
     except KeyboardInterrupt:
         # Ctrl+C at a terminal reaches the running sessions' nox too, and each
         # stops the commands it runs. A SIGTERM reaches only us: pass it on as
@@ -552,8 +556,7 @@ def matrix(session):
         if sigterm.is_set():
             for process in list(running.values()):
                 process.send_signal(signal.SIGINT)
-        while any(thread.is_alive() for thread in lanes):
-            time.sleep(0.2)
+        wait_for_lanes()
         session.error("stopped")
     width = max(len(name) for name in results)
     for name, _ in MATRIX:
