@@ -14,11 +14,15 @@ class _Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.forms = []
         self.links = []
+        # Elements that carry data-* attributes (a script's settings): their attributes.
+        self.data = []
         self.text = []
         self._hidden = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = {name: value or "" for name, value in attrs}
+        if any(name.startswith("data-") for name in attrs):
+            self.data.append(attrs | {"tag": tag})
         if tag == "form":
             self.forms.append(
                 {"method": attrs.get("method", "get").lower(), "action": attrs.get("action", ""), "inputs": {}}
@@ -74,6 +78,11 @@ def links(html):
 def forms(html):
     """Every form: {"method", "action", "inputs": {name: attributes}}."""
     return parse(html).forms
+
+
+def data_elements(html, attribute):
+    """The attributes of every element with the data-* `attribute`, in page order."""
+    return [element for element in parse(html).data if attribute in element]
 
 
 def inputs(html):
