@@ -141,3 +141,53 @@ def inline_scripts(page):
 def words(page):
     """The words the page shows (punctuation around them dropped)."""
     return re.findall(r"[\w.@-]+", page.locator("body").inner_text())
+
+
+def virtual_authenticator(page):
+    """Give the page Chromium's own virtual authenticator (DevTools' WebAuthn domain): a platform one, keeping passkeys.
+
+    It answers navigator.credentials at once, as a laptop's fingerprint
+    reader would once the finger is on it: the user is present and verified.
+    Nothing is downloaded; it is part of Chromium.
+    """
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    options = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+        "automaticPresenceSimulation": True,
+    }
+    authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})["authenticatorId"]
+    return cdp, authenticator
+
+
+def add_passkey(page, server, name, password):
+    """From /passkeys: name the passkey, type the password, and let the authenticator make it."""
+    page.goto(server.url("/passkeys"))
+    type_into(page, "name", name)
+    type_into(page, "current_password", password)
+    field(page, "current_password").press("Enter")
+    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Make the passkey").click()
+    page.wait_for_load_state()
+
+
+def sign_in_with_passkey(page, url):
+    """Open the login page at `url` and press "Sign in with a passkey"; the alert's text if it fails, else None."""
+    page.goto(url)
+    button = page.get_by_role("button", name="Sign in with a passkey")
+    with page.expect_response(
+        lambda response: "/login/passkey?" in response.url or response.url.endswith("/login/passkey")
+    ) as answer:
+        button.click()
+    if answer.value.ok:
+        page.wait_for_url(lambda url: not url.endswith("/login"))
+        page.wait_for_load_state()
+        return None
+    alert = page.locator("#passkey-error")
+    alert.wait_for()
+    return alert.inner_text()

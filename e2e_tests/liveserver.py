@@ -31,7 +31,10 @@ class LiveServer:
         self.folder = folder
         self.app = folder / step.name
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        # Passkeys need a domain (their relying party id) and a secure
+        # context: http://localhost is both, and 127.0.0.1 neither.
+        host = "localhost" if "passkeys" in step.features else "127.0.0.1"
+        self.base_url = f"http://{host}:{self.port}"
         self.log = folder / "server.log"
         self.server = None
         self.inbox = None  # the SMTP server's inbox, for a step that sends email
@@ -44,6 +47,9 @@ class LiveServer:
             # the tests log in often, and the cost is not what they check.
             FLASK_BCRYPT_LOG_ROUNDS="4",
         )
+        if "passkeys" in step.features:
+            # The origin the browser will be on, which what it signs must name.
+            self.env["FLASK_WEBAUTHN_ORIGIN"] = self.base_url
 
     def url(self, path="/"):
         return self.base_url + path
