@@ -329,7 +329,7 @@ def docs_serve(session):
 
 @nox.session(default=False)
 def serve(session):
-    """Serve a step on http://127.0.0.1:5000: the last one, or `nox -s serve -- 01`.
+    """Serve a step on http://localhost:5000 (127.0.0.1): the last one, or `nox -s serve -- 01`.
 
     Anything after the step goes to `flask run`: `nox -s serve -- 03 --port 5001`.
     """

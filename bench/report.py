@@ -49,7 +49,7 @@ def table(results):
     raw = results["raw"]
     rows = ["| figure | value | target | verdict |", "| --- | --- | --- | --- |"]
     figures = (suite_rows, auth_rows, login_rows, store_rows, reset_rows, signup_rows, limiter_rows)
-    figures += (two_factor_rows, fst_rows)
+    figures += (two_factor_rows, passkey_rows, fst_rows)
     for figure in figures:
         rows += figure(results, raw)
     for rounds, ms in results.get("bcrypt_ms", {}).items():
@@ -175,6 +175,26 @@ def two_factor_rows(results, raw):
     yield (
         f"| {step}: one recovery code as the login checks it (`models.use_recovery_code`: SHA-256, mark it used) "
         f"| {check['recovery_code_ms']} ms | — | — |"
+    )
+
+
+def passkey_rows(results, raw):
+    figures = raw.get("passkeys")
+    if not figures:
+        return
+    step, library, view = figures["step"], figures["library"], figures["view"]
+    yield (
+        f"| {step}: a passkey registration, py_webauthn's check alone (CBOR, challenge, origin, RP id hash, "
+        f"the new key) | {library['verify_registration_us']} µs | — | — |"
+    )
+    yield (
+        f"| {step}: a passkey sign-in, py_webauthn's check alone (the same, and the ES256 signature) "
+        f"| {library['verify_authentication_us']} µs | — | — |"
+    )
+    yield (
+        f"| {step}: POST /login/passkey, the whole view in process (the check, the counter's UPDATE, the login), "
+        f"against POST /login with a password ({view['password_login_ms']} ms, bcrypt at 4 rounds) "
+        f"| {results['passkey_sign_in_ms']} ms | — | — |"
     )
 
 

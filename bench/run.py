@@ -15,6 +15,7 @@ import auth
 import fst
 import limiter
 import logins
+import passkeys
 import report
 import reset
 import signup
@@ -40,6 +41,7 @@ FIGURES = {
     "reset": "reset requests, known and unknown addresses (reset.py)",
     "signup": "sign-ups with a known and an unknown address, the first step that hides it and the one before (signup.py)",
     "two-factor": "a login with two-factor on against one without, and the cost of checking a code (two_factor.py)",
+    "passkeys": "checking a passkey's registration and sign-in, by py_webauthn and by the step (passkeys.py)",
     "workers": "the production step with 1, 2 and 4 gunicorn workers (workers.py)",
     "fst": "the course against Flask-Security-Too (fst.py, fst_app.py, with wrk)",
     "bcrypt": "bcrypt itself (logins.py)",
@@ -136,6 +138,11 @@ def main():
             print(f"{step.name}: logins with two-factor on and without, and checking codes...", flush=True)
             raw["two_factor"] = two_factor.measure(tmp, step, args.two_factor_logins)
             results["two_factor_added_ms"] = raw["two_factor"]["login"]["added_ms"]
+        step = first_with("passkeys")
+        if "passkeys" in figures and step is not None:
+            print(f"{step.name}: checking passkeys...", flush=True)
+            raw["passkeys"] = passkeys.measure(tmp, step)
+            results["passkey_sign_in_ms"] = raw["passkeys"]["view"]["sign_in_ms"]
         if "workers" in figures:
             raw["workers"] = workers.measure()
             (out / "workers.md").write_text(workers.table(raw["workers"]))

@@ -209,6 +209,22 @@ BREAKS = [
         "/login, the home page shows no username, /login shows its form (step 10+)",
         "expected one of (302, 303), got 200",
     ),
+    (
+        "passkey-from-any-origin",
+        BY_FEATURE.get("passkeys", []),
+        "passkeys.py",
+        [
+            (
+                "            expected_origin=origin,\n            credential_public_key",
+                '            expected_origin=[origin, "http://localhost:8000"],\n            credential_public_key',
+            )
+        ],
+        "A sign-in answer is refused (4xx) and logs no one in when it is replayed, altered, signed for another origin "
+        "or relying party id, made without user verification, by an unknown passkey, with a sign counter that did not "
+        "go up, for another session's challenge, for a challenge already answered once, after the challenge expired, "
+        "naming another user handle, or without the CSRF token (step 11+)",
+        "test_a_bad_sign_in_is_refused[other origin]: expected 400 <= 200",
+    ),
 ]
 # Each break is tried on the first step that can have it: each try is a
 # whole suite, and the checker reports alike on the later steps (the last

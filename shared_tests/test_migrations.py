@@ -18,6 +18,10 @@ from harness.accounts import USERS
 from harness.apps import AuthActions
 from harness.apps import add_users
 from harness.apps import close_database
+from harness.pages import text
+from harness.passkeys import SoftAuthenticator
+from harness.passkeys import add_passkey
+from harness.passkeys import sign_in
 from harness.services import environment_without
 from harness.services import free_port
 from harness.services import stop_process
@@ -311,5 +315,25 @@ def test_accounts_from_the_step_before_log_in_without_a_code(step, create_app, t
         # And the new columns work: bob turns it on, and then his password alone is not enough.
         turn_on(auth, USERS["bob"]["password"])
         assert AuthActions(app.test_client()).login("bob").headers["Location"] == "/login/two-factor"
+    finally:
+        close_database(app)
+
+
+@pytest.mark.contract(
+    "A database left by the step before upgrades in place with flask db upgrade: its accounts have no passkey, "
+    "log in as before, and can add one and sign in with it (step 11+)"
+)
+@pytest.mark.features("migrations", "database", "login", "profile", "passkeys")
+def test_accounts_from_the_step_before_add_a_passkey(step, create_app, test_config, database_url, tmp_path):
+    app = upgraded_from_the_step_before(step, create_app, test_config, database_url, tmp_path)
+    try:
+        auth = AuthActions(app.test_client())
+        assert auth.login("alice").headers["Location"] == "/profile"
+        assert "You have no passkey yet." in text(auth.client.get("/passkeys").text)
+        authenticator = SoftAuthenticator(app.config["WEBAUTHN_ORIGIN"])
+        assert add_passkey(auth, authenticator, USERS["alice"]["password"]).status_code == 200
+        client = app.test_client()
+        assert sign_in(client, authenticator).get_json() == {"redirect": "/profile"}
+        assert "alice" in text(client.get("/profile").text)
     finally:
         close_database(app)

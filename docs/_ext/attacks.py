@@ -26,12 +26,17 @@ server answered, so a page cannot claim what the code no longer does.
   step has two-factor authentication, alice has turned it on first, and
   mallory guesses codes. The build warns when the answers no longer match
   the page: mallory in on a step without two-factor, stopped on one with.
+- `relay-phish STEP` (`:victim-uses: password` or `passkey`): mallory's
+  look-alike site relays every request to the step (harness/relay.py),
+  alice logs in there, and mallory replays the cookies it kept. The build
+  warns unless a password and code get mallory in, and a passkey does not.
 """
 
 import contextlib
 import html
 import http.client
 import io
+import json
 import logging
 import re
 import statistics
@@ -51,9 +56,11 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
 from harness import pages
+from harness import passkeys
 from harness import steps as stepkit
 from harness import two_factor
 from harness.apps import add_users
+from harness.relay import relay_to
 from harness.smtp import smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,9 +107,13 @@ class Served:
         self.server.shutdown()
         self.server.server_close()
 
-    def request(self, method, path, cookies, form=None, host=None, headers=None):
-        """One HTTP request; returns (status, reason, headers, body) and keeps cookies the server sets."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+    def request(self, method, path, cookies, form=None, host=None, headers=None, port=None, json_body=None):
+        """One HTTP request; returns (status, reason, headers, body) and keeps cookies the server sets.
+
+        `port`: another server's to send it to (a relay in front of this
+        one); `json_body`: a JSON POST, as a page's script sends.
+        """
+        connection = http.client.HTTPConnection("127.0.0.1", port or self.server.port, timeout=30)
         headers = dict(headers or {})
         if cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
@@ -112,6 +123,9 @@ class Served:
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if json_body is not None:
+            body = json.dumps(json_body)
+            headers["Content-Type"] = "application/json"
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         text = response.read().decode()
@@ -126,11 +140,12 @@ class Served:
         connection.close()
         return response.status, response.reason, response.headers, text
 
-    def post_form(self, path, cookies, fields, token_page="/", headers=None):
+    def post_form(self, path, cookies, fields, token_page="/", headers=None, port=None):
         """POST a form the way a browser does: with the CSRF token of a page it just loaded."""
-        _, _, _, page = self.request("GET", token_page, cookies, headers=headers)
+        _, _, _, page = self.request("GET", token_page, cookies, headers=headers, port=port)
         token = self.pages.csrf_token(page)
-        return self.request("POST", path, cookies, fields | ({"csrf_token": token} if token else {}), headers=headers)
+        fields = fields | ({"csrf_token": token} if token else {})
+        return self.request("POST", path, cookies, fields, headers=headers, port=port)
 
 
 def answer(served, status, reason, headers, body):
@@ -195,16 +210,34 @@ class Attack(SphinxDirective):
 
     required_arguments = 1
     attack = None
+    # Files of the repository, besides this one and the step's, that the attack runs: a change reruns it.
+    sources = ()
 
     def run(self):
-        step_dir = self.arguments[0]
-        self.env.note_dependency(str(ROOT / "docs" / "_ext" / "attacks.py"))
-        for path in sorted((ROOT / "steps").glob(f"{step_dir}*/*.py")):
+        return self.show(type(self).attack(*self.arguments))
+
+    def show(self, lines):
+        """The transcript as a text block; the page is rebuilt when the step, or what drives it, changes."""
+        for path in ("docs/_ext/attacks.py", *self.sources):
+            self.env.note_dependency(str(ROOT / path))
+        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
             self.env.note_dependency(str(path))
-        text = "\n".join(type(self).attack(*self.arguments))
+        text = "\n".join(lines)
         block = nodes.literal_block(text, text)
         block["language"] = "text"
         return [block]
+
+    def came_to(self, outcome, wanted, says):
+        """Warn when the attack came to another `outcome` than the one the page `says` (in words) it does."""
+        if outcome != wanted:
+            logger.warning(
+                "%s %s: the page says %s, but the attack came to %r",
+                self.name,
+                self.arguments[0],
+                says,
+                outcome,
+                location=self.get_location(),
+            )
 
 
 class GuessingLoop(Attack):
@@ -441,9 +474,6 @@ class SignupProbe(Attack):
     option_spec = {"times": lambda value: directives.choice(value, ("differ", "match"))}
 
     def run(self):
-        self.env.note_dependency(str(ROOT / "docs" / "_ext" / "attacks.py"))
-        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
-            self.env.note_dependency(str(path))
         lines, medians = probe_signups(self.arguments[0])
         slower, faster = max(medians.values()), min(medians.values())
         said = self.options.get("times")
@@ -451,10 +481,7 @@ class SignupProbe(Attack):
             self.warn_times("a free address is not clearly slower than a taken one", medians)
         if said == "match" and not slower < 1.5 * faster:
             self.warn_times("the taken and the free addresses do not take about the same time", medians)
-        text = "\n".join(lines)
-        block = nodes.literal_block(text, text)
-        block["language"] = "text"
-        return [block]
+        return self.show(lines)
 
     def warn_times(self, problem, medians):
         times = ", ".join(f"{kind} {1000 * seconds:.0f} ms" for kind, seconds in medians.items())
@@ -471,18 +498,27 @@ class Browser:
     `text`), so harness.two_factor can drive it as it drives a test client.
     """
 
-    def __init__(self, served, address):
+    def __init__(self, served, address, port=None):
         self.served = served
         self.cookies = {}
         self.headers = {"X-Forwarded-For": address}  # what the proxy says of the visitor
+        self.port = port  # another server's in front of the step (a relay), if given
 
     def get(self, path):
-        return self.answer(*self.served.request("GET", path, self.cookies, headers=self.headers))
+        return self.answer(*self.served.request("GET", path, self.cookies, headers=self.headers, port=self.port))
 
     def post(self, path, data=None):
         # The token of the login form, or once logged in (it redirects away) of the home page.
         token_page = "/login" if self.get("/login").status_code == 200 else "/"
-        return self.answer(*self.served.post_form(path, self.cookies, dict(data or {}), token_page, self.headers))
+        fields = dict(data or {})
+        return self.answer(*self.served.post_form(path, self.cookies, fields, token_page, self.headers, self.port))
+
+    def post_json(self, path, body, token):
+        """A JSON POST with the CSRF token in a header, as passkeys.js sends it."""
+        headers = self.headers | {"X-CSRFToken": token}
+        return self.answer(
+            *self.served.request("POST", path, self.cookies, headers=headers, port=self.port, json_body=body)
+        )
 
     def answer(self, status, reason, headers, body):
         return SimpleNamespace(status_code=status, reason=reason, headers=headers, text=body)
@@ -565,26 +601,111 @@ class LeakedPassword(Attack):
     /login/two-factor, her wrong codes answered with the form and then 429.
     """
 
+    sources = ("harness/two_factor.py",)
+
     def run(self):
-        self.env.note_dependency(str(ROOT / "docs" / "_ext" / "attacks.py"))
-        self.env.note_dependency(str(ROOT / "harness" / "two_factor.py"))
-        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
-            self.env.note_dependency(str(path))
         lines, outcome = leaked_password(self.arguments[0])
         [step] = stepkit.select(stepkit.discover(), [self.arguments[0]])
-        wanted = "stopped" if "two-factor" in step.features else "in"
-        if outcome != wanted:
-            logger.warning(
-                "leaked-password %s: the page says mallory %s, but the attack came to %r",
-                self.arguments[0],
-                "is stopped at the second stage" if wanted == "stopped" else "gets in",
-                outcome,
-                location=self.get_location(),
+        if "two-factor" in step.features:
+            self.came_to(outcome, "stopped", "mallory is stopped at the second stage")
+        else:
+            self.came_to(outcome, "in", "mallory gets in")
+        return self.show(lines)
+
+
+def relay_phish(step_dir, victim_uses):
+    """alice logs in through mallory's relay (harness/relay.py), with her password and code or with her passkey.
+
+    Returns the transcript's lines and what it came to: "in" (mallory,
+    replaying what the relay kept, saw alice's profile), "refused" (the
+    step refused what alice's authenticator signed on the relay's origin,
+    and mallory got nothing) or "other".
+    """
+    lines = []
+    printed = io.StringIO()
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Served(step_dir, folder) as served,
+        contextlib.redirect_stdout(printed),  # no mail server: the step prints its notices
+    ):
+        site = f"http://localhost:{served.server.port}"
+        # The origin a browser is on at the real site (WebAuthn needs a domain: localhost).
+        served.app.config["WEBAUTHN_ORIGIN"] = site
+        alice = Browser(served, ALICE_AT_HOME)
+        alice.post("/login", {"username": "alice", "password": "wonderland"})
+        if victim_uses == "passkey":
+            authenticator = passkeys.SoftAuthenticator(site)
+            found = passkeys.registration_options(
+                alice.post("/passkeys/add", {"name": "laptop", "current_password": "wonderland"}).text
             )
-        text = "\n".join(lines)
-        block = nodes.literal_block(text, text)
-        block["language"] = "text"
-        return [block]
+            alice.post_json(found["verify"], authenticator.create(found["options"]), found["csrf"])
+            lines.append(f"# alice has added a passkey at the real site, {site}.")
+        else:
+            turned_on = two_factor.turn_on(alice, "wonderland")
+            lines.append(f"# alice has turned two-factor on at the real site, {site}.")
+        with relay_to(f"http://127.0.0.1:{served.server.port}") as relay:
+            lines.append(f"# mallory's look-alike site, {relay.url}, relays every request to the real one.")
+            victim = Browser(served, ALICE_AT_HOME, port=relay.server.server_address[1])
+            if victim_uses == "passkey":
+                lines.append('# alice follows mallory\'s link and presses "Sign in with a passkey" there:')
+                button = passkeys.login_button(victim.get("/login").text)
+                response = victim.post_json(button["options"], {}, button["csrf"])
+                options = json.loads(response.text)
+                lines.append(
+                    f"POST {button['options']} (via the relay): {victim.said(response)}, rpId {options['rpId']!r}"
+                )
+                # The browser offers her passkey (the relay is on localhost too) and writes the
+                # origin it is on into what the authenticator signs.
+                answer = authenticator.get(options, origin=relay.url)
+                lines.append(f"# Her browser signs, with her passkey, client data naming the origin {relay.url}.")
+                response = victim.post_json(button["verify"], answer, button["csrf"])
+                said = json.loads(response.text).get("error") or json.loads(response.text).get("redirect")
+                lines.append(
+                    f"POST {button['verify']} (via the relay): {response.status_code} {response.reason}: {said!r}"
+                )
+            else:
+                lines.append("# alice follows mallory's link and logs in there, with her password and her app's code:")
+                response = victim.post("/login", {"username": "alice", "password": "wonderland"})
+                lines.append(f"POST /login username=alice (via the relay): {victim.said(response)}")
+                response = two_factor.second_stage(victim, turned_on.next_code())
+                lines.append(f"POST /login/two-factor code=<her app's> (via the relay): {victim.said(response)}")
+            stolen = dict(relay.stolen)
+        kept = ", ".join(f"{name}={shorten(value, 12)}" for name, value in stolen.items())
+        lines.append(f"# The relay kept the cookies the real site set: {kept}")
+        lines.append(f"# mallory ({MALLORY}) sends them to the real site, from her own browser:")
+        mallory = Browser(served, MALLORY)
+        mallory.cookies.update(stolen)
+        profile = mallory.get("/profile")
+        lines.append(f"GET /profile: {mallory.said(profile)}")
+        outcome = "in" if profile.status_code == 200 and "alice" in served.pages.text(profile.text) else "other"
+        if victim_uses == "passkey":
+            lines.append("# At the real site, the same passkey signs alice in:")
+            at_home = Browser(served, ALICE_AT_HOME)
+            button = passkeys.login_button(at_home.get("/login").text)
+            options = json.loads(at_home.post_json(button["options"], {}, button["csrf"]).text)
+            response = at_home.post_json(button["verify"], authenticator.get(options), button["csrf"])
+            lines.append(
+                f"POST {button['verify']}: {response.status_code} {response.reason}: {json.loads(response.text)!r}"
+            )
+            if outcome == "other" and response.status_code == 200 and profile.status_code in (302, 303):
+                outcome = "refused"
+    return lines, outcome
+
+
+class RelayPhish(Attack):
+    """`relay-phish STEP`, `:victim-uses: password` (and a code) or `passkey`: the build warns unless a password gets mallory in and a passkey does not."""
+
+    option_spec = {"victim-uses": lambda value: directives.choice(value, ("password", "passkey"))}
+    sources = ("harness/relay.py", "harness/passkeys.py", "harness/two_factor.py")
+
+    def run(self):
+        victim_uses = self.options.get("victim-uses", "password")
+        lines, outcome = relay_phish(self.arguments[0], victim_uses)
+        if victim_uses == "passkey":
+            self.came_to(outcome, "refused", "the relay gets mallory nothing from a passkey")
+        else:
+            self.came_to(outcome, "in", "the relay logs mallory in")
+        return self.show(lines)
 
 
 def setup(app):
@@ -595,4 +716,5 @@ def setup(app):
     app.add_directive("proxy-lockout", ProxyLockout)
     app.add_directive("signup-probe", SignupProbe)
     app.add_directive("leaked-password", LeakedPassword)
+    app.add_directive("relay-phish", RelayPhish)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
