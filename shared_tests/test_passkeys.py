@@ -14,6 +14,7 @@ import pytest
 
 from harness.accounts import USERS
 from harness.apps import browser
+from harness.apps import close_database
 from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
 from harness.apps import logged_in_browser
@@ -335,6 +336,17 @@ def test_a_passkey_without_a_counter_signs_in_once_per_challenge(app):
 
 
 @pytest.mark.contract(
+    "A sign counter up to the largest that four bytes hold (2**32 - 1) is kept, and the next sign-in must exceed it "
+    "(step 11+)"
+)
+@pytest.mark.features(*PASSKEYS)
+def test_the_largest_sign_counter_is_kept(app, alice, authenticator):
+    assert sign_in(app.test_client(), authenticator, sign_count=2**32 - 2).status_code == 200
+    assert sign_in(app.test_client(), authenticator, sign_count=2**32 - 1).status_code == 200
+    assert refused(sign_in(app.test_client(), authenticator, sign_count=2**32 - 1))
+
+
+@pytest.mark.contract(
     "The relying party id and origin come from the configuration (FLASK_WEBAUTHN_RP_ID, default localhost; "
     "FLASK_WEBAUTHN_ORIGIN), never from the request; an origin that browsers would not allow for that id stops "
     "the app at start (step 11+)"
@@ -351,7 +363,10 @@ def test_the_relying_party_comes_from_the_configuration(app, alice, authenticato
     response = client.post(button["verify"], json=answer, headers={"X-CSRFToken": button["csrf"]}, base_url=there)
     assert refused(response) and is_anonymous(client)
     other = create_app(test_config | {"WEBAUTHN_RP_ID": "example.org", "WEBAUTHN_ORIGIN": "https://login.example.org"})
-    assert sign_in_options(other.test_client())[1]["rpId"] == "example.org"
+    try:
+        assert sign_in_options(other.test_client())[1]["rpId"] == "example.org"
+    finally:
+        close_database(other)
     for rp_id, origin in [
         ("localhost", "http://127.0.0.1:5000"),
         ("example.org", "http://example.org"),
@@ -377,6 +392,9 @@ def test_removing_a_passkey_needs_the_password(app, alice, authenticator, inbox)
     [path] = [link for link in links(alice.client.get("/passkeys").text) if link.endswith("/remove")]
     bob = logged_in_browser(app, "bob")
     assert bob.client.get(path).status_code == 404
+    # No id at all, or one past what the database holds, is a 404 too.
+    for nobody in ("/passkeys/0/remove", f"/passkeys/{2**31}/remove", f"/passkeys/{10**30}/remove"):
+        assert alice.client.get(nobody).status_code == 404
     assert bob.post(path, {"current_password": USERS["bob"]["password"]}).status_code == 404
     wrong = alice.post(path, {"current_password": "wrong password"})
     assert wrong.status_code == 200 and "not your current password" in text(wrong.text)

@@ -16,6 +16,7 @@ from flask_login import UserMixin
 from itsdangerous import BadData
 from itsdangerous import URLSafeTimedSerializer
 from pyotp.exceptions import OTPVerificationError
+from sqlalchemy import BigInteger
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import LargeBinary
@@ -151,7 +152,8 @@ class Passkey(db.Model):
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     # The signature counter the authenticator last reported: a count that
     # does not go up betrays a cloned authenticator (0: it keeps none).
-    sign_count: Mapped[int] = mapped_column(default=0)
+    # Four bytes unsigned, by the spec: more than PostgreSQL's INTEGER holds.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
     # The name the user gave it ("laptop", "phone"), to tell them apart.
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -208,7 +208,8 @@ def own_passkey(passkey_id):
     return passkey
 
 
-@bp.route("/passkeys/<int:passkey_id>/remove", methods=("GET", "POST"))
+# max: a larger number is no passkey's id (and more than PostgreSQL's INTEGER holds).
+@bp.route("/passkeys/<int(max=2147483647):passkey_id>/remove", methods=("GET", "POST"))
 @login_required
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"], key_func=current_username_key, methods=["POST"])
 def remove(passkey_id):
