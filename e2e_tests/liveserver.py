@@ -59,6 +59,16 @@ class LiveServer:
         command = [sys.executable, "-m", "flask", "--app", str(self.app), *args]
         return launcher.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True, **kwargs)
 
+    def create_user(self, username, password):
+        """A user of a test's own, by `flask create-user` as a learner would (address: USERNAME@example.com).
+
+        The server lives for the whole run: a test that changes its user's
+        password or login must not change alice's or bob's for the others.
+        """
+        typed = f"{password}\n" * 2
+        result = self.flask("create-user", username, "--email", f"{username}@example.com", input=typed, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
     def add_users(self):
         """Create alice and bob through the step's `create-user` command, run in this process.
 

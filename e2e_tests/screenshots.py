@@ -17,6 +17,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from actions import BAD_SIGN_UP
+from actions import add_passkey
 from actions import enter_code
 from actions import finish_two_factor_setup
 from actions import log_in
@@ -24,6 +25,7 @@ from actions import log_out
 from actions import register
 from actions import start_two_factor_setup
 from actions import too_many_failures
+from actions import virtual_authenticator
 from chromium import HOW_TO_INSTALL
 from chromium import launch_args
 from harness.accounts import USERS
@@ -52,6 +54,9 @@ def shots(step):
         # bob, since alice has just reached the limit of failed logins.
         yield "two-factor-setup", setup_page
         yield "login-two-factor", code_refused
+    if "passkeys" in step.features:
+        yield "passkeys", passkey_added
+        yield "login-passkey", lambda page, server: page.goto(server.url("/login"))
 
 
 def setup_page(page, server):
@@ -68,6 +73,18 @@ def code_refused(page, server):
     log_out(page, server)
     log_in(page, server, "bob")
     enter_code(page, code(bob.secret, bob.last))
+
+
+def passkey_added(page, server):
+    """carol adds a passkey, made by Chromium's virtual authenticator: the list of her passkeys.
+
+    carol, since alice has reached the limit of failed logins and bob has turned two-factor on.
+    """
+    password = "carol-a-long-passphrase"
+    server.create_user("carol", password)
+    virtual_authenticator(page)
+    log_in(page, server, "carol", password)
+    add_passkey(page, server, "laptop", password)
 
 
 def main(argv=None):

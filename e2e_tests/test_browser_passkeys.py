@@ -22,12 +22,11 @@ def path(page):
 
 @pytest.mark.features("login", "logout", "profile", "passkeys")
 def test_add_a_passkey_sign_in_with_it_remove_it(page, server):
-    # A user of this test's own, as in test_browser_two_factor.py.
-    password = "grace-compiler-1952"
-    result = server.flask("create-user", "grace", "--email", "grace@example.com", input=f"{password}\n" * 2, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    # A user of its own for each test (the server lives for the whole run), as in test_browser_two_factor.py.
+    password = "margaret-apollo-1969"
+    server.create_user("margaret", password)
     cdp, authenticator = virtual_authenticator(page)
-    log_in(page, server, "grace", password)
+    log_in(page, server, "margaret", password)
     assert path(page) == "/profile"
 
     add_passkey(page, server, "laptop", password)
@@ -41,7 +40,7 @@ def test_add_a_passkey_sign_in_with_it_remove_it(page, server):
     # No username, no password: the passkey alone.
     log_out(page, server)
     assert sign_in_with_passkey(page, server.url("/login")) is None
-    assert path(page) == "/profile" and "grace" in words(page)
+    assert path(page) == "/profile" and "margaret" in words(page)
 
     # Removed, it signs in no more, though the authenticator still offers it.
     page.goto(server.url("/passkeys"))
@@ -59,8 +58,7 @@ def test_add_a_passkey_sign_in_with_it_remove_it(page, server):
 @pytest.mark.features("login", "logout", "profile", "passkeys")
 def test_a_relay_on_another_origin_gets_no_login_from_a_passkey(page, server):
     password = "ada-analytical-1843"
-    result = server.flask("create-user", "ada", "--email", "ada@example.com", input=f"{password}\n" * 2, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    server.create_user("ada", password)
     virtual_authenticator(page)
     log_in(page, server, "ada", password)
     add_passkey(page, server, "laptop", password)

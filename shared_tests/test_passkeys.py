@@ -462,3 +462,42 @@ def test_the_passkey_pages_keep_the_house_rules(app, alice):
     script = app.test_client().get("/static/passkeys.js")
     assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
     assert "navigator.credentials" in script.get_data(as_text=True)
+
+
+# (id, body, whether it holds the right password): TOKEN becomes the session's CSRF token, PASSWORD alice's.
+HOSTILE_FORMS = [
+    ("no-fields", b"csrf_token=TOKEN", False),
+    ("100kB-name", b"csrf_token=TOKEN&current_password=PASSWORD&name=" + b"n" * 100_000, True),
+    ("non-utf8-name", b"csrf_token=TOKEN&current_password=PASSWORD&name=%FF%FElaptop", True),
+    ("nul-byte-name", b"csrf_token=TOKEN&current_password=PASSWORD&name=lap%00top", True),
+    ("control-chars-name", b"csrf_token=TOKEN&current_password=PASSWORD&name=%1B%5B31m%0D%0A", True),
+    # The first of repeated fields counts, as Flask-WTF reads them.
+    ("repeated-fields", b"csrf_token=TOKEN&current_password=x&current_password=PASSWORD&name=a&name=b", False),
+    ("bad-percent-escapes", b"csrf_token=TOKEN&current_password=%zz%&name=%", False),
+    ("hostile-password", b"csrf_token=TOKEN&name=laptop&current_password=%FF%00" + b"p" * 100_000, False),
+]
+
+
+@pytest.mark.contract(
+    "Broken or hostile bodies sent to the forms that add and remove a passkey get the form again (or, with the "
+    "password and a name a page can show, the ceremony), never a 500; only the right password removes one (step 11+)"
+)
+@pytest.mark.features(*PASSKEYS)
+@pytest.mark.parametrize(("body", "right_password"), [b[1:] for b in HOSTILE_FORMS], ids=[b[0] for b in HOSTILE_FORMS])
+def test_hostile_bodies_to_the_passkey_forms_are_never_a_500(app, alice, body, right_password):
+    [path] = [link for link in links(alice.client.get("/passkeys").text) if link.endswith("/remove")]
+    answers = {}
+    for target in ("/passkeys/add", path):
+        data = body.replace(b"TOKEN", alice.token().encode()).replace(b"PASSWORD", PASSWORD.encode())
+        response = alice.client.post(target, data=data, content_type="application/x-www-form-urlencoded")
+        assert response.status_code < 500 and "Traceback" not in response.text, target
+        answers[target] = response
+    add = answers["/passkeys/add"]
+    assert add.status_code == 200
+    if "data-passkey" in add.text:  # the ceremony: only for the password, with a name a page can show
+        assert right_password and text(add.text).isprintable()
+        assert registration_options(add.text)["options"]["rp"]["id"] == "localhost"
+    else:
+        assert "/passkeys/add" in add.text  # the form again
+    listing = text(alice.client.get("/passkeys").text)
+    assert ("You have no passkey yet." in listing) == right_password

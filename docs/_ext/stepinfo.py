@@ -143,6 +143,8 @@ SCREENSHOTS = {
     "too-many-attempts.png": "After too many failed logins: 429, and how long to wait, even for the right password.",
     "two-factor-setup.png": "Turning two-factor on: the key as a QR code for the phone's app, and as text to type in.",
     "login-two-factor.png": "The second stage of a login, after the right password: a code that is used up is refused.",
+    "passkeys.png": "The passkeys page after adding one: its name, when it was added, never used yet.",
+    "login-passkey.png": "The login page with JavaScript: the form, and a button to sign in with a passkey instead.",
 }
 # The feature a step needs for a screenshot; the others every step has.
 SCREENSHOT_FEATURE = {
@@ -150,6 +152,8 @@ SCREENSHOT_FEATURE = {
     "too-many-attempts.png": "rate-limits",
     "two-factor-setup.png": "two-factor",
     "login-two-factor.png": "two-factor",
+    "passkeys.png": "passkeys",
+    "login-passkey.png": "passkeys",
 }
 
 
