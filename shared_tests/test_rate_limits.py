@@ -491,8 +491,8 @@ if CAN_START_REDIS:
 
     @pytest.mark.contract(
         "When Redis does not answer (stopped or paused), whether it holds the counts alone or the sessions too, "
-        "every page answers 503 within a second or two, never a 500; a login sent meanwhile does not go through; "
-        "the next request after Redis is back works"
+        "every page answers 503 within a few seconds (each store call gives up after 1 s), never a 500; a login "
+        "sent meanwhile does not go through; the next request after Redis is back works"
     )
     @pytest.mark.features("login", "profile", "registration", "server-sessions", "rate-limits")
     @pytest.mark.parametrize("outage", ["stopped", "paused"])
@@ -522,7 +522,9 @@ if CAN_START_REDIS:
         for (method, path, cookie, *_), (response, seconds) in zip(visits, answers, strict=True):
             what = f"{method} {path} {'with' if cookie else 'without'} a session cookie"
             assert_outage_page(response, what)
-            assert seconds < 2, f"{what} took {seconds:.1f} s to answer"
+            # Under 4 s: far from what redis-py would wait unconfigured (5 s a try, and
+            # more with its retries), with room for a busy machine (once 2.07 s in CI).
+            assert seconds < 4, f"{what} took {seconds:.1f} s to answer"
         # One line in the log for each at most, and no traceback.
         assert not [record.getMessage() for record in caplog.records if record.exc_info]
         assert len([record for record in caplog.records if record.levelno >= logging.ERROR]) <= len(visits)
