@@ -26,6 +26,7 @@ ROOT = Path(__file__).parent
 # runs before any exists, so it finds the harness (stdlib-only for what this
 # file uses) beside this file: its one sys.path entry.
 sys.path.insert(0, str(ROOT))
+from harness.oidc import test_provider  # noqa: E402
 from harness.services import PostgresServer  # noqa: E402
 from harness.services import redis_server  # noqa: E402
 from harness.services import throwaway_redis as start_redis  # noqa: E402
@@ -390,6 +391,28 @@ def production(session):
         # graceful timeout) and exits. nox's default would kill it after
         # 0.2 s more, and its workers would outlive it.
         session.run(*command, *gunicorn_args, f"{step}:create_app()", env=env, terminate_timeout=None)
+
+
+@nox.session(name="oidc-provider", venv_backend="none", default=False)
+def oidc_provider(session):
+    """Run a real OpenID provider on a free loopback port for step 12 on: the tests' own. Ctrl+C stops it.
+
+    panva's oidc-provider, installed from the npm registry into a cache
+    folder on first use and run by Node.js (`apt-get install nodejs`), with
+    its development pages: any login name, any password. It prints the
+    FLASK_OIDC_... settings to export where `flask run` runs. It sends
+    users back to http://localhost:5000/login/oidc/callback, or to the URL
+    given: `nox -s oidc-provider -- http://localhost:5001/login/oidc/callback`.
+    """
+    callback = session.posargs[0] if session.posargs else "http://localhost:5000/login/oidc/callback"
+    stop_children_on_sigterm()
+    with test_provider((callback,)) as provider:
+        session.log(f"an OpenID provider on {provider.issuer}; in the terminal that runs the step:")
+        for name, value in provider.config().items():
+            print(f"export FLASK_{name}={shlex.quote(value)}", flush=True)
+        session.log("then open http://localhost:5000 and sign in with Example ID; Ctrl+C stops the provider")
+        with contextlib.suppress(KeyboardInterrupt):
+            provider.process.wait()
 
 
 def stop_children_on_sigterm():

@@ -49,7 +49,7 @@ def table(results):
     raw = results["raw"]
     rows = ["| figure | value | target | verdict |", "| --- | --- | --- | --- |"]
     figures = (suite_rows, auth_rows, login_rows, store_rows, reset_rows, signup_rows, limiter_rows)
-    figures += (two_factor_rows, passkey_rows, fst_rows)
+    figures += (two_factor_rows, passkey_rows, oidc_rows, fst_rows)
     for figure in figures:
         rows += figure(results, raw)
     for rounds, ms in results.get("bcrypt_ms", {}).items():
@@ -195,6 +195,22 @@ def passkey_rows(results, raw):
         f"| {step}: POST /login/passkey, the whole view in process (the check, the counter's UPDATE, the login), "
         f"against POST /login with a password ({view['password_login_ms']} ms, bcrypt at 4 rounds) "
         f"| {results['passkey_sign_in_ms']} ms | — | — |"
+    )
+
+
+def oidc_rows(results, raw):
+    figure = raw.get("oidc")
+    if not figure:
+        return
+    step = figure["step"]
+    yield (
+        f"| {step}: a sign-in with the OpenID provider, the site's share (POST /login/oidc and the callback, in "
+        f"process; median of {figure['rounds']}) | {results['oidc_site_ms']} ms | — | — |"
+    )
+    yield f"| {step}: of which the site's request to the provider's token endpoint | {figure['token_ms']} ms | — | — |"
+    yield (
+        f"| {step}: the provider's share, the browser at its pages (authorize, login, consent) "
+        f"| {figure['provider_pages_ms']} ms | — | — |"
     )
 
 

@@ -15,6 +15,7 @@ import auth
 import fst
 import limiter
 import logins
+import oidc
 import passkeys
 import report
 import reset
@@ -42,6 +43,7 @@ FIGURES = {
     "signup": "sign-ups with a known and an unknown address, the first step that hides it and the one before (signup.py)",
     "two-factor": "a login with two-factor on against one without, and the cost of checking a code (two_factor.py)",
     "passkeys": "checking a passkey's registration and sign-in, by py_webauthn and by the step (passkeys.py)",
+    "oidc": "a sign-in with the tests' OpenID provider, the site's share and the provider's (oidc.py)",
     "workers": "the production step with 1, 2 and 4 gunicorn workers (workers.py)",
     "fst": "the course against Flask-Security-Too (fst.py, fst_app.py, with wrk)",
     "bcrypt": "bcrypt itself (logins.py)",
@@ -143,6 +145,11 @@ def main():
             print(f"{step.name}: checking passkeys...", flush=True)
             raw["passkeys"] = passkeys.measure(tmp, step)
             results["passkey_sign_in_ms"] = raw["passkeys"]["view"]["sign_in_ms"]
+        step = first_with("openid-connect")
+        if "oidc" in figures and step is not None:
+            print(f"{step.name}: signing in with the OpenID provider...", flush=True)
+            raw["oidc"] = oidc.measure(tmp, step)
+            results["oidc_site_ms"] = raw["oidc"]["site_ms"]
         if "workers" in figures:
             raw["workers"] = workers.measure()
             (out / "workers.md").write_text(workers.table(raw["workers"]))

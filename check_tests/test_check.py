@@ -225,6 +225,20 @@ BREAKS = [
         "naming another user handle, or without the CSRF token (step 11+)",
         "test_a_bad_sign_in_is_refused[other origin]: expected 400 <= 200",
     ),
+    (
+        "provider-links-by-address",
+        BY_FEATURE.get("openid-connect", []),
+        "oidc.py",
+        [
+            (
+                "    if find_user_by_email(email) is not None:\n",
+                "    if find_user_by_email(email) is not None:\n        return log_in(find_user_by_email(email))\n",
+            )
+        ],
+        "A provider account whose address an account here already uses links nothing and logs no one in: the user "
+        "is told to log in with the password and link the provider from the profile (step 12+)",
+        "test_an_address_in_use_links_nothing: expected '/login', got '/profile'",
+    ),
 ]
 # Each break is tried on the first step that can have it: each try is a
 # whole suite, and the checker reports alike on the later steps (the last

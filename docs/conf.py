@@ -30,6 +30,7 @@ extensions = [
     "checkreport",
     "offline",
     "attacks",
+    "oidc",
     "consoles",
     "asvs",
 ]

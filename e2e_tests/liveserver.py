@@ -4,7 +4,8 @@ Each server runs a copy of the step in a temporary folder, so its instance
 folder (secret key, database) is a fresh one and the step's own is never
 touched; the secret key and the database come from FLASK_ variables. A step
 that sends email (step 07+) sends it to a real SMTP server of its own, whose
-inbox the tests read.
+inbox the tests read; one that signs in with an OpenID provider (step 12+)
+gets a real provider of its own.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ import sys
 from harness import launcher
 from harness.apps import add_users
 from harness.apps import close_database
+from harness.oidc import test_provider
 from harness.served import Server
 from harness.services import environment_without
 from harness.services import free_port
@@ -38,7 +40,8 @@ class LiveServer:
         self.log = folder / "server.log"
         self.server = None
         self.inbox = None  # the SMTP server's inbox, for a step that sends email
-        self._mail = contextlib.ExitStack()
+        self.provider = None  # the OpenID provider (harness/oidc.py), for a step that signs in with one
+        self._services = contextlib.ExitStack()  # its SMTP server and OpenID provider
         self.env = environment_without()
         self.env.update(
             FLASK_SECRET_KEY=secrets.token_hex(32),
@@ -90,8 +93,12 @@ class LiveServer:
 
     def start(self, timeout=30):
         if "password-reset" in self.step.features:
-            self.inbox = self._mail.enter_context(smtp_server())
+            self.inbox = self._services.enter_context(smtp_server())
             self.env.update({f"FLASK_{name}": str(value) for name, value in self.inbox.config().items()})
+        if "openid-connect" in self.step.features:
+            # A real OpenID provider of this server's own, sending users back here.
+            self.provider = self._services.enter_context(test_provider((self.url("/login/oidc/callback"),)))
+            self.env.update({f"FLASK_{name}": value for name, value in self.provider.config().items()})
         shutil.copytree(self.step.path, self.app, ignore=shutil.ignore_patterns("instance", "__pycache__"))
         if "database" in self.step.features:
             self.add_users()
@@ -106,7 +113,7 @@ class LiveServer:
     def stop(self):
         if self.server is not None:
             self.server.stop()
-        self._mail.close()
+        self._services.close()
 
     def errors(self):
         """Lines of the server's log that tell of a 500 or a traceback."""

@@ -139,6 +139,19 @@ def plant_session(app, data):
     return session_cookie_from(app, response)
 
 
+def rewrite_session(app, cookie, change):
+    """Change what the session named by this cookie value holds, in the store (`change(session)`), as malware might.
+
+    For a step with server-side sessions: the id stays, the record changes.
+    """
+    name = app.config["SESSION_COOKIE_NAME"]
+    with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
+        session = app.session_interface.open_session(app, flask.request)
+        change(session)
+        session.modified = True
+        app.session_interface.save_session(app, session, app.response_class())
+
+
 def session_data(app, cookie):
     """What the session named by this cookie value holds, read by the app's own session interface."""
     name = app.config["SESSION_COOKIE_NAME"]

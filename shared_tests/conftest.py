@@ -216,6 +216,21 @@ def inbox():
         yield inbox
 
 
+@pytest.fixture(scope="session")
+def provider():
+    """A real OpenID provider for the whole run (each pytest-xdist worker starts its own): harness/oidc.py.
+
+    Its clients: this suite's app (`provider.ours`) and another site
+    (`provider.theirs`), both sending users back to the test client's
+    callback. Its accounts: alice (alice's address, verified), eve (an
+    address it never verified), and anyone else by name.
+    """
+    from harness.oidc import test_provider
+
+    with test_provider() as started:
+        yield started
+
+
 @pytest.fixture
 def test_config(database_url, redis_prefix):
     """The configuration every test app gets: a known key, a fresh database (and store)."""

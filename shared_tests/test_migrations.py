@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import launcher
+from harness import oidc
 from harness.accounts import USERS
 from harness.apps import AuthActions
 from harness.apps import add_users
@@ -335,5 +336,27 @@ def test_accounts_from_the_step_before_add_a_passkey(step, create_app, test_conf
         client = app.test_client()
         assert sign_in(client, authenticator).get_json() == {"redirect": "/profile"}
         assert "alice" in text(client.get("/profile").text)
+    finally:
+        close_database(app)
+
+
+@pytest.mark.contract(
+    "A database left by the step before upgrades in place with flask db upgrade: its accounts log in as before, "
+    "and can link an account at the provider (step 12+)"
+)
+@pytest.mark.features("migrations", "database", "login", "profile", "openid-connect")
+def test_accounts_from_the_step_before_link_a_provider_account(
+    step, create_app, test_config, database_url, tmp_path, provider
+):
+    app = upgraded_from_the_step_before(step, create_app, test_config | provider.config(), database_url, tmp_path)
+    try:
+        auth = AuthActions(app.test_client())
+        assert auth.login("alice").headers["Location"] == "/profile"
+        response, _ = oidc.sign_in(
+            auth, "alice-elsewhere", path="/link/oidc", data={"current_password": USERS["alice"]["password"]}
+        )
+        assert response.headers["Location"] == "/link/oidc"
+        again = AuthActions(app.test_client())
+        assert oidc.sign_in(again, "alice-elsewhere")[0].headers["Location"] == "/profile"
     finally:
         close_database(app)
