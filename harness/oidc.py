@@ -131,6 +131,10 @@ def oidc_provider(clients: list[dict], accounts: dict | None = None):
 ACCOUNTS = {
     "alice": {"email": USERS["alice"]["email"], "email_verified": True},
     "eve": {"email": "eve@provider.example", "email_verified": False},
+    # Claims no site should take as they come: alice's address in capitals, no address, one far too long.
+    "alice-shouting": {"email": USERS["alice"]["email"].upper(), "email_verified": True},
+    "no-address": {"email": "not an address", "email_verified": True},
+    "long-address": {"email": "a" * 300 + "@provider.example", "email_verified": True},
 }
 
 

@@ -200,6 +200,29 @@ def test_an_address_in_use_links_nothing(app):
     assert visitor(app).login("alice").headers["Location"] == "/profile"
 
 
+@pytest.mark.contract(
+    "Claims no account can take end on /login with a message, never a 500: no address, one that is not an address "
+    "or is too long, a `sub` over 255 characters; an address in use in other letter case links nothing (step 12+)"
+)
+@pytest.mark.features(*OIDC)
+@pytest.mark.parametrize(
+    "login, message",
+    [
+        ("no-address", "did not give an email address"),
+        ("long-address", "did not give an email address"),
+        ("x" * 300, FAILED),
+        # The part before the @ keeps its case, as email-validator normalizes it; the comparison ignores it.
+        ("alice-shouting", f"already uses {USERS['alice']['email'].split('@')[0].upper()}@example.com"),
+    ],
+    ids=["not-an-address", "too-long-address", "too-long-sub", "address-in-capitals"],
+)
+def test_claims_no_account_can_take_are_refused(app, login, message):
+    auth = visitor(app)
+    response, _ = sign_in(auth, login)
+    assert (response.status_code, response.headers.get("Location")) == (302, "/login")
+    assert message in shown(auth) and is_anonymous(auth.client)
+
+
 def stolen_callback(app, provider, login="mallory"):
     """A callback URL from a sign-in that mallory finished in her own browser, never followed: her code, her state."""
     return ProviderUser(login).sign_in(start_sign_in(visitor(app)))

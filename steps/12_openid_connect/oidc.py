@@ -17,6 +17,8 @@ import logging
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
+from email_validator import EmailNotValidError
+from email_validator import validate_email
 from flask import Blueprint
 from flask import abort
 from flask import current_app
@@ -139,16 +141,17 @@ def callback():
     except requests.RequestException as error:
         return failed(f"{name} did not answer. Please try again later.", error)
     claims = token.get("userinfo")
-    if purpose is None or not claims or not claims.get("sub"):
+    # A `sub` is at most 255 characters (OpenID Connect Core, 2): so is the column.
+    if purpose is None or not claims or not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= 255:
         return failed(f"Signing in with {name} did not work. Please try again.")
-    issuer, subject = claims["iss"], str(claims["sub"])
+    issuer, subject = claims["iss"], claims["sub"]
     if purpose == "link":
         return finish_link(issuer, subject, claims)
     identity = find_identity(issuer, subject)
     if identity is not None:
         return log_in(db.session.get(User, identity.user_id))
-    email = claims.get("email")
-    if not isinstance(email, str) or "@" not in email:
+    email = email_address(claims.get("email"))
+    if email is None:
         return failed(f"{name} did not give an email address: this site needs one.")
     if find_user_by_email(email) is not None:
         # Linking by the address would hand the account to whoever made a
@@ -157,13 +160,21 @@ def callback():
         return failed(
             f"An account here already uses {email}. Log in with its password, then link {name} from your profile."
         )
-    user = account_from_claims(issuer, claims)
+    user = account_from_claims(issuer, claims | {"email": email})
     log_event("account made by the provider", user)
     if user.confirmed_at is None:
         send_confirmation(user)
         flash(f"{name} has not confirmed {email}: we have sent a link to it. Follow it, then sign in again.", "info")
         return redirect(url_for("views.login"))
     return log_in(user)
+
+
+def email_address(value):
+    """The provider's address in its one normal spelling, as the sign-up form keeps it (forms.py); None if it is none."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except (EmailNotValidError, TypeError):
+        return None
 
 
 def log_in(user):
