@@ -39,6 +39,12 @@ class User(db.Model, fsqla.FsUserMixin):
     pass
 
 
+# Where the webauthn package is installed (the bench has step 11's), fsqla_v3's
+# User refers to a WebAuthn model, which its quick start then defines too.
+class WebAuthn(db.Model, fsqla.FsWebAuthnMixin):
+    pass
+
+
 PROFILE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Profile · Flask-Security-Too</title></head>
