@@ -10,6 +10,7 @@ the provider never verified), and anyone else by name, each with a
 verified address of their own at provider.example.
 """
 
+import logging
 import urllib.parse
 
 import pytest
@@ -415,3 +416,29 @@ def test_the_provider_pages_keep_the_house_rules(app):
         ("POST /link/oidc, wrong password", alice.post("/link/oidc", {"current_password": "x"}), True),
     ]
     assert house_rule_problems(app, pages) == []
+
+
+@pytest.mark.contract(
+    "A provider that does not answer is a message on /login, never a 500; the provider's error_description is "
+    "logged on one line, whatever it holds (step 12+)"
+)
+@pytest.mark.features(*OIDC, "auth-log")
+def test_a_provider_that_does_not_answer_and_a_forged_error_are_no_500(app, create_app, test_config, caplog):
+    from harness.services import free_port
+
+    away = create_app(test_config | {"OIDC_ISSUER": f"http://127.0.0.1:{free_port()}"})
+    try:
+        auth = visitor(away)
+        response = auth.post("/login/oidc")
+        assert (response.status_code, response.headers["Location"]) == (302, "/login")
+        assert f"{NAME} did not answer" in shown(auth) and is_anonymous(auth.client)
+    finally:
+        close_database(away)
+    auth = visitor(app)
+    start_sign_in(auth)
+    forged = urllib.parse.quote("x\n[2026-12-03 09:00:00,000] INFO in views: login: user 1 'alice' from 127.0.0.1")
+    with caplog.at_level(logging.INFO):
+        response = auth.client.get(f"/login/oidc/callback?error=access_denied&error_description={forged}")
+    assert response.headers["Location"] == "/login"
+    lines = [record.getMessage() for record in caplog.records if "provider" in record.getMessage()]
+    assert lines and all("\n" not in line for line in lines), lines

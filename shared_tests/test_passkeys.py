@@ -9,6 +9,7 @@ ceremonies in real Chromium with its virtual authenticator.
 
 import base64
 import json
+import logging
 
 import pytest
 
@@ -501,3 +502,16 @@ def test_hostile_bodies_to_the_passkey_forms_are_never_a_500(app, alice, body, r
         assert "/passkeys/add" in add.text  # the form again
     listing = text(alice.client.get("/passkeys").text)
     assert ("You have no passkey yet." in listing) == right_password
+
+
+@pytest.mark.contract(
+    "A refused answer is logged on one line, whatever its client data holds: a newline written into it forges no "
+    "second line (step 11+)"
+)
+@pytest.mark.features(*PASSKEYS, "auth-log")
+def test_a_refused_answer_forges_no_log_line(app, alice, authenticator, caplog):
+    forged = "http://localhost:8000\n[2026-12-03 09:00:00,000] INFO in views: login: user 2 'bob' from 127.0.0.1"
+    with caplog.at_level(logging.INFO):
+        assert refused(sign_in(app.test_client(), authenticator, origin=forged))
+    lines = [record.getMessage() for record in caplog.records if "passkey" in record.getMessage()]
+    assert lines and all("\n" not in line for line in lines), lines

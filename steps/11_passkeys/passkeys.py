@@ -189,7 +189,8 @@ def register():
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError) as error:
-        log_event(f"passkey refused: {error}", current_user, level=logging.WARNING)
+        # repr: the message quotes the client data, which the sender wrote (a newline would forge a log line).
+        log_event(f"passkey refused: {str(error)[:200]!r}", current_user, level=logging.WARNING)
         return refused("The passkey could not be added. Please try again.")
     user = current_user._get_current_object()
     if not add_passkey(user, verified, kept["name"]):
@@ -296,7 +297,7 @@ def login():
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError) as error:
-        log_event(f"passkey sign-in refused: {error}", user, level=logging.WARNING)
+        log_event(f"passkey sign-in refused: {str(error)[:200]!r}", user, level=logging.WARNING)
         return refused("The passkey sign-in failed. Please try again.")
     if not passkey_used(passkey, passkey.sign_count, verified.new_sign_count):
         return refused("The passkey sign-in failed. Please try again.")

@@ -98,10 +98,17 @@ def provider_for_templates():
 
 
 def go_to_provider(purpose):
-    """Send the browser to the provider; `state`, `nonce` and the PKCE verifier stay in its session (Authlib)."""
+    """Send the browser to the provider; `state`, `nonce` and the PKCE verifier stay in its session (Authlib).
+
+    The first time, Authlib reads the provider's settings (discovery): a
+    provider that does not answer is a message, not a server error.
+    """
     session[PURPOSE] = purpose
     redirect_uri = url_for("oidc.callback", _external=True)
-    return current_app.extensions["oidc"].authorize_redirect(redirect_uri)
+    try:
+        return current_app.extensions["oidc"].authorize_redirect(redirect_uri)
+    except (requests.RequestException, ValueError) as error:
+        return failed(f"{current_app.config['OIDC_NAME']} did not answer. Please try again later.", error)
 
 
 @bp.route("/login/oidc", methods=("POST",))
@@ -117,7 +124,9 @@ def login():
 def failed(message, error=None):
     """The flow ends on /login with a message, and nobody logged in (the half-done state is gone)."""
     if error is not None:
-        log_event(f"sign-in with the provider failed: {type(error).__name__}: {error}", level=logging.WARNING)
+        # repr, cut short: the provider's error_description comes in the URL, written by whoever sent it.
+        reason = f"{type(error).__name__}: {str(error)[:200]!r}"
+        log_event(f"sign-in with the provider failed: {reason}", level=logging.WARNING)
     session.pop(PURPOSE, None)
     session.pop(NEXT, None)
     flash(message, "error")
