@@ -21,6 +21,7 @@ import urllib.parse
 from pathlib import Path
 
 from docutils import nodes
+from flask.logging import default_handler
 from sphinx.util import logging as sphinx_logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -123,6 +124,25 @@ def flow(step_dir):
     return hops
 
 
+@contextlib.contextmanager
+def logged(app):
+    """The warnings the app logs meanwhile (its auth log: why a sign-in failed), as a list filled in as they come."""
+    lines = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    level = app.logger.level
+    # Here, not also on the build's terminal as Flask's own handler would print it.
+    app.logger.removeHandler(default_handler)
+    app.logger.addHandler(handler)
+    app.logger.setLevel(logging.WARNING)
+    try:
+        yield lines
+    finally:
+        app.logger.removeHandler(handler)
+        app.logger.addHandler(default_handler)
+        app.logger.setLevel(level)
+
+
 def mistakes(step_dir):
     """The three attacks, each a few lines; and whether the step refused each: {name: refused}."""
     lines, refused = [], {}
@@ -164,12 +184,15 @@ def mistakes(step_dir):
                 {**dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(own).query)), "code": code}
             )
         )
-        response = back_at_the_app(mallory, swapped.geturl())
+        with logged(app) as log:
+            response = back_at_the_app(mallory, swapped.geturl())
         lines.append(f"GET /login/oidc/callback (mallory's browser, alice's code): {said(mallory, response)}")
+        lines += [f"#    the site's log: {line}" for line in log]
         lines.append(
             f"GET /profile (mallory's browser): {'logged in as ' + profile_of(mallory) if profile_of(mallory) else 'not logged in'}"
         )
-        refused["stolen code"] = profile_of(mallory) is None
+        # The page says why: the provider refused the code (the log shows invalid_grant).
+        refused["stolen code"] = profile_of(mallory) is None and any("invalid_grant" in line for line in log)
 
         lines.append("")
         lines.append("# 3. An address nobody checked. mallory makes an account at the provider with alice's")
