@@ -81,11 +81,13 @@ def site_requests(hops):
     handler, level = Requests(hops), log.level
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
+    log.propagate = False  # here only, not on the build's output too
     try:
         yield
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+        log.propagate = True
 
 
 # The query parameters worth showing: the random ones (cut short) and what the site asks for (whole).
@@ -131,16 +133,18 @@ def logged(app):
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: lines.append(record.getMessage())
     level = app.logger.level
-    # Here, not also on the build's terminal as Flask's own handler would print it.
+    # Here only, not also on the build's output, as Flask's own handler and the root logger's would print it.
     app.logger.removeHandler(default_handler)
     app.logger.addHandler(handler)
     app.logger.setLevel(logging.WARNING)
+    app.logger.propagate = False
     try:
         yield lines
     finally:
         app.logger.removeHandler(handler)
         app.logger.addHandler(default_handler)
         app.logger.setLevel(level)
+        app.logger.propagate = True
 
 
 def mistakes(step_dir):
