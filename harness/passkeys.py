@@ -84,18 +84,9 @@ class SoftAuthenticator:
         auth_data = self.rp_hash(credential.rp_id) + bytes([flags]) + struct.pack(">I", 0) + attested
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         self.credentials.append(credential)
-        return {
-            "id": b64url(credential.id),
-            "rawId": b64url(credential.id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url(data),
-                "attestationObject": b64url(attestation),
-                "transports": ["internal"],
-            },
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-        }
+        return as_json(
+            credential, clientDataJSON=b64url(data), attestationObject=b64url(attestation), transports=["internal"]
+        )
 
     def get(
         self,
@@ -135,19 +126,25 @@ class SoftAuthenticator:
         from cryptography.hazmat.primitives.asymmetric import ec
 
         signature = credential.key.sign(auth_data + hashlib.sha256(data).digest(), ec.ECDSA(hashes.SHA256()))
-        return {
-            "id": b64url(credential.id),
-            "rawId": b64url(credential.id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url(data),
-                "authenticatorData": b64url(auth_data),
-                "signature": b64url(signature),
-                "userHandle": b64url(credential.user_handle),
-            },
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-        }
+        return as_json(
+            credential,
+            clientDataJSON=b64url(data),
+            authenticatorData=b64url(auth_data),
+            signature=b64url(signature),
+            userHandle=b64url(credential.user_handle),
+        )
+
+
+def as_json(credential: Credential, **response) -> dict:
+    """An authenticator's answer as PublicKeyCredential.toJSON() gives it (and passkeys.js sends it)."""
+    return {
+        "id": b64url(credential.id),
+        "rawId": b64url(credential.id),
+        "type": "public-key",
+        "response": response,
+        "authenticatorAttachment": "platform",
+        "clientExtensionResults": {},
+    }
 
 
 def post_json(client, path: str, body, token: str | None):
