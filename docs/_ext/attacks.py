@@ -218,14 +218,18 @@ class Attack(SphinxDirective):
 
     def show(self, lines):
         """The transcript as a text block; the page is rebuilt when the step, or what drives it, changes."""
-        for path in ("docs/_ext/attacks.py", *self.sources):
-            self.env.note_dependency(str(ROOT / path))
-        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
-            self.env.note_dependency(str(path))
+        self.note_sources()
         text = "\n".join(lines)
         block = nodes.literal_block(text, text)
         block["language"] = "text"
         return [block]
+
+    def note_sources(self):
+        """Rebuild the page when the step's code, this module or `sources` change."""
+        for path in ("docs/_ext/attacks.py", *self.sources):
+            self.env.note_dependency(str(ROOT / path))
+        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
+            self.env.note_dependency(str(path))
 
     def came_to(self, outcome, wanted, says):
         """Warn when the attack came to another `outcome` than the one the page `says` (in words) it does."""

@@ -18,12 +18,10 @@ import logging
 import re
 import tempfile
 import urllib.parse
-from pathlib import Path
 
+from attacks import Attack
 from docutils import nodes
 from flask.logging import default_handler
-from sphinx.util import logging as sphinx_logging
-from sphinx.util.docutils import SphinxDirective
 
 from harness import steps as stepkit
 from harness.apps import AuthActions
@@ -35,8 +33,6 @@ from harness.oidc import start_sign_in
 from harness.oidc import test_provider
 from harness.pages import text
 
-ROOT = Path(__file__).resolve().parents[2]
-logger = sphinx_logging.getLogger(__name__)
 NAME = "Example ID"
 # A provider account that mallory made with alice's address, which the provider never checked.
 MALLORY_AS_ALICE = {"mallory": {"email": "alice@example.com", "email_verified": False}}
@@ -211,8 +207,10 @@ def mistakes(step_dir):
     return lines, refused
 
 
-class OidcFlow(SphinxDirective):
-    required_arguments = 1
+class OidcFlow(Attack):
+    """`oidc-flow STEP`: the requests of one sign-in, as a table."""
+
+    sources = ("docs/_ext/oidc.py", "harness/oidc.py", "harness/oidc_provider.mjs")
 
     def run(self):
         self.note_sources()
@@ -221,29 +219,17 @@ class OidcFlow(SphinxDirective):
             rows.append([str(number), who, to, f"{method} {path}", f"{status}" + (f" → {where}" if where else "")])
         return [table(rows)]
 
-    def note_sources(self):
-        for path in ("docs/_ext/oidc.py", "harness/oidc.py", "harness/oidc_provider.mjs"):
-            self.env.note_dependency(str(ROOT / path))
-        for path in sorted((ROOT / "steps").glob(f"{self.arguments[0]}*/*.py")):
-            self.env.note_dependency(str(path))
 
+class OidcMistakes(Attack):
+    """`oidc-mistakes STEP`: the build warns unless the step refuses all three."""
 
-class OidcMistakes(OidcFlow):
+    sources = OidcFlow.sources
+
     def run(self):
-        self.note_sources()
         lines, refused = mistakes(self.arguments[0])
         for name, ok in refused.items():
-            if not ok:
-                logger.warning(
-                    "oidc-mistakes %s: the page says the step refuses the %s, but it let it through",
-                    self.arguments[0],
-                    name,
-                    location=self.get_location(),
-                )
-        transcript = "\n".join(lines)
-        block = nodes.literal_block(transcript, transcript)
-        block["language"] = "text"
-        return [block]
+            self.came_to("refused" if ok else "let through", "refused", f"the step refuses the {name}")
+        return self.show(lines)
 
 
 def table(rows):
