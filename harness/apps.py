@@ -125,6 +125,25 @@ def session_cookie_from(app, response):
     return cookie.value if cookie is not None else None
 
 
+def session_cookie(app, client):
+    """The value of the session cookie that `client`, a test client, holds now, or None."""
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    return cookie.value if cookie is not None else None
+
+
+def travel(seconds):
+    """Move this process's clocks (time.time, datetime.now) `seconds` on, and let them tick from there.
+
+    The app runs in this process, so it sees them too: a code's next 30
+    seconds, or a challenge's lapse, without waiting (time-machine).
+    """
+    import time
+
+    import time_machine  # here, not on top: only the test environments install it
+
+    return time_machine.travel(time.time() + seconds, tick=True)
+
+
 def plant_session(app, data):
     """A session cookie holding `data`, made by the app's own session interface.
 

@@ -22,6 +22,7 @@ from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
 from harness.apps import logged_in_browser
 from harness.apps import rewrite_session
+from harness.apps import session_cookie
 from harness.oidc import ProviderUser
 from harness.oidc import back_at_the_app
 from harness.oidc import sign_in
@@ -63,11 +64,6 @@ def logged_in_as(auth):
         return None
     words = text(response.text).split()
     return words[words.index("Username") + 1]
-
-
-def session_cookie(app, auth):
-    cookie = auth.client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    return cookie.value if cookie is not None else None
 
 
 def with_query(url, **changes):
@@ -153,10 +149,10 @@ def test_the_policy_lets_the_button_reach_the_provider(app, provider, create_app
 def test_a_first_sign_in_makes_an_account_and_the_next_logs_in_to_it(app):
     auth = visitor(app)
     auth.client.get("/login")
-    before = session_cookie(app, auth)
+    before = session_cookie(app, auth.client)
     response, _ = sign_in(auth, "newton")
     assert (response.status_code, response.headers["Location"]) == (302, "/profile")
-    assert logged_in_as(auth) == "newton" and session_cookie(app, auth) != before
+    assert logged_in_as(auth) == "newton" and session_cookie(app, auth.client) != before
     user_id = text(auth.client.get("/profile").text).split("User id")[1].split()[0]
     again = visitor(app)
     assert sign_in(again, "newton")[0].headers["Location"] == "/profile"
@@ -299,7 +295,7 @@ def test_a_bad_callback_ends_on_login_with_nobody_logged_in(app, provider, case)
         elif case == "code for another site":
             callback = with_query(callback, code=code_for_another_site(provider))
         elif case == "wrong nonce":
-            rewrite_session(app, session_cookie(app, auth), change_nonce)
+            rewrite_session(app, session_cookie(app, auth.client), change_nonce)
     response = back_at_the_app(auth, callback)
     assert (response.status_code, response.headers.get("Location")) == (302, "/login")
     assert FAILED in shown(auth)

@@ -19,6 +19,8 @@ from harness.apps import close_database
 from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
 from harness.apps import logged_in_browser
+from harness.apps import session_cookie
+from harness.apps import travel
 from harness.pages import csrf_token
 from harness.pages import links
 from harness.pages import text
@@ -64,20 +66,6 @@ def alice(app, authenticator):
 def logged_in_as(client, username):
     response = client.get("/profile")
     return response.status_code == 200 and username in text(response.text)
-
-
-def session_cookie(app, client):
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    return cookie.value if cookie is not None else None
-
-
-def travel(seconds):
-    """Move this process's clocks `seconds` on (the app runs in this process, so it sees them too)."""
-    import time
-
-    import time_machine
-
-    return time_machine.travel(time.time() + seconds, tick=True)
 
 
 def refused(response):

@@ -25,7 +25,9 @@ from harness.apps import is_anonymous
 from harness.apps import lasting_cookies
 from harness.apps import logged_in_browser
 from harness.apps import reopened_browser
+from harness.apps import session_cookie
 from harness.apps import stored_strings
+from harness.apps import travel
 from harness.pages import forms
 from harness.pages import inline_code
 from harness.pages import inputs
@@ -106,25 +108,11 @@ def another_code(secret):
     return next(f"{n:06d}" for n in range(10**6) if f"{n:06d}" not in valid)
 
 
-def session_cookie(app, auth):
-    cookie = auth.client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    return cookie.value if cookie is not None else None
-
-
 def with_cookie(app, value):
     """A new browser holding only this session cookie value."""
     client = app.test_client()
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], value)
     return client
-
-
-def travel(seconds):
-    """Move this process's clocks (time.time, datetime.now) `seconds` on, and let them tick from there."""
-    import time
-
-    import time_machine
-
-    return time_machine.travel(time.time() + seconds, tick=True)
 
 
 # Turning it on
@@ -347,12 +335,12 @@ def test_half_way_every_page_treats_the_visitor_as_anonymous(app, alice):
 def test_a_code_logs_in_with_a_new_session_id(app, alice):
     auth = browser(app, "203.0.113.7")
     auth.client.get("/login")
-    before = session_cookie(app, auth)
+    before = session_cookie(app, auth.client)
     auth.login("alice")
-    between = session_cookie(app, auth)
+    between = session_cookie(app, auth.client)
     response = second_stage(auth, alice[1].next_code())
     assert response.status_code in (302, 303) and response.headers["Location"] == "/profile"
-    after = session_cookie(app, auth)
+    after = session_cookie(app, auth.client)
     assert len({before, between, after}) == 3
     assert logged_in_as_alice(auth)
     for value in (before, between):
@@ -420,7 +408,7 @@ def test_the_half_way_state_stays_in_its_browser(app, alice):
     two_factor = alice[1]
     victim = browser(app, "203.0.113.7")
     victim.client.get("/login")
-    planted = session_cookie(app, victim)  # an id an attacker could have set in the victim's browser
+    planted = session_cookie(app, victim.client)  # an id an attacker could have set in the victim's browser
     victim.login("alice")
     value = two_factor.next_code()
     for attacker in (browser(app, "192.0.2.66"), AuthActions(with_cookie(app, planted))):
