@@ -14,6 +14,7 @@ import logging
 import pytest
 
 from harness.accounts import USERS
+from harness.apps import AuthActions
 from harness.apps import browser
 from harness.apps import close_database
 from harness.apps import house_rule_problems
@@ -21,7 +22,6 @@ from harness.apps import is_anonymous
 from harness.apps import logged_in_browser
 from harness.apps import session_cookie
 from harness.apps import travel
-from harness.pages import csrf_token
 from harness.pages import links
 from harness.pages import text
 from harness.passkeys import SoftAuthenticator
@@ -141,7 +141,7 @@ def test_a_bad_registration_is_refused(app, authenticator, case):
         return
     if case == "other session":  # bob's browser sends the answer to alice's challenge
         client = logged_in_browser(app, "bob").client
-        response = post_json(client, found["verify"], answer, login_button_csrf(client))
+        response = post_json(client, found["verify"], answer, AuthActions(client).token())
     elif case == "expired":
         with travel(CHALLENGE_SECONDS + 1):
             response = post_json(client, found["verify"], answer, found["csrf"])
@@ -149,11 +149,6 @@ def test_a_bad_registration_is_refused(app, authenticator, case):
         response = post_json(client, found["verify"], answer, found["csrf"])
     assert refused(response), response.status_code
     assert "You have no passkey yet." in text(auth.client.get("/passkeys").text)
-
-
-def login_button_csrf(client):
-    """A CSRF token of this (logged-in) browser's session, from its passkeys page."""
-    return csrf_token(client.get("/passkeys").text)
 
 
 # Signing in with it
