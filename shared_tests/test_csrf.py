@@ -38,6 +38,10 @@ POSTS = [
     ("/two-factor/enable", {"code": "123456", "current_password": "wonderland"}, ("two-factor",)),
     ("/two-factor/disable", {"code": "123456", "current_password": "wonderland"}, ("two-factor",)),
     ("/two-factor/recovery-codes", {"code": "123456", "current_password": "wonderland"}, ("two-factor",)),
+    ("/reauthenticate", {"current_password": "wonderland"}, ("admin-area",)),
+    ("/admin/users/2/disable", {}, ("admin-area",)),
+    ("/admin/users/2/enable", {}, ("admin-area",)),
+    ("/admin/users/2/end-sessions", {}, ("admin-area",)),
 ]
 
 

@@ -17,6 +17,7 @@ from harness import launcher
 from harness import oidc
 from harness.accounts import USERS
 from harness.apps import AuthActions
+from harness.apps import CliRunner
 from harness.apps import add_users
 from harness.apps import close_database
 from harness.pages import text
@@ -358,5 +359,25 @@ def test_accounts_from_the_step_before_link_a_provider_account(
         assert response.headers["Location"] == "/link/oidc"
         again = AuthActions(app.test_client())
         assert oidc.sign_in(again, "alice-elsewhere")[0].headers["Location"] == "/profile"
+    finally:
+        close_database(app)
+
+
+@pytest.mark.contract(
+    "A database left by the step before upgrades in place with flask db upgrade: no account is disabled and "
+    "nobody is an admin, until flask roles grant makes the first (step 13+)"
+)
+@pytest.mark.features("migrations", "database", "login", "profile", "roles", "admin-area")
+def test_accounts_from_the_step_before_get_their_first_admin(step, create_app, test_config, database_url, tmp_path):
+    app = upgraded_from_the_step_before(step, create_app, test_config, database_url, tmp_path)
+    try:
+        auth = AuthActions(app.test_client())
+        assert auth.login("alice").headers["Location"] == "/profile"
+        assert auth.client.get("/admin/users").status_code == 403
+        granted = CliRunner(app).invoke(args=["roles", "grant", "alice", "admin"])
+        assert granted.exit_code == 0, granted.output
+        page = auth.client.get("/admin/users")
+        assert page.status_code == 200 and all(user["email"] in page.text for user in USERS.values())
+        assert AuthActions(app.test_client()).login("bob").headers["Location"] == "/profile"
     finally:
         close_database(app)

@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from harness.accounts import USERS
+from harness.served import Browser
 from harness.served import Server
 from harness.served import assert_one_site
 from harness.services import environment_without
@@ -51,3 +53,23 @@ def two_servers(step, app, test_config, tmp_path):
 @pytest.mark.features("login", "logout", "profile", "server-sessions", "database")
 def test_two_servers_act_as_one_site(two_servers):
     assert_one_site(*two_servers)
+
+
+@pytest.mark.contract(
+    "Disabling an account on one server ends its sessions on every server sharing the store and the database, "
+    "at once (step 13+)"
+)
+@pytest.mark.features("login", "profile", "server-sessions", "database", "roles", "admin-area")
+def test_disabling_on_one_server_ends_the_sessions_on_both(two_servers, runner):
+    one, two = two_servers
+    granted = runner.invoke(args=["roles", "grant", "alice", "admin"])
+    assert granted.exit_code == 0, granted.output
+    alice, bob = Browser(), Browser()
+    assert alice.log_in(one) == (302, "/profile")
+    assert bob.log_in(two, "bob", remember=True) == (302, "/profile")
+    assert bob.logged_in_as(one) == "bob"
+    assert alice.post(one, f"/admin/users/{USERS['bob']['id']}/disable") == (302, "/admin/users")
+    for server in (two, one):
+        assert bob.logged_in_as(server) is None
+    assert bob.log_in(two, "bob")[0] == 200  # the form again: This account is disabled.
+    assert alice.logged_in_as(two) == "alice"
