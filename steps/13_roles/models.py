@@ -721,9 +721,10 @@ def disable_account(user):
     """Stop the account: it cannot log in (is_active), and every session of it ends now.
 
     Both in one UPDATE: there is no moment when the account is disabled
-    and an old session still works, nor the other way round. Ending the
-    sessions matters even though load_user refuses a disabled account:
-    enabling it again must not bring back a cookie that a thief copied.
+    and an old session still works. The new session version is what logs
+    it out: Flask-Login asks is_active only in login_user(), never of a
+    session it loads. And since the old sessions are ended, not only
+    refused, enabling the account again brings back no copied cookie.
     """
     db.session.execute(
         update(User).where(User.id == user.id).values(disabled_at=now(), session_version=User.session_version + 1)

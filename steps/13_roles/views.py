@@ -85,13 +85,12 @@ def load_user(user_id):
     Anything else was not written by this app: it means nobody, not a
     server error. A session from before the user's last "log out
     everywhere" names an old version, and so loads nobody; so does an id
-    without a version, such as step 04's remember cookie holds. A disabled
-    account loads nobody either, whatever the session says.
+    without a version, such as step 04's remember cookie holds.
     """
     if not isinstance(user_id, str) or not re.fullmatch(r"[0-9]{1,18}:[0-9]{1,18}", user_id):
         return None
     user = db.session.get(User, int(user_id.partition(":")[0]))
-    if user is not None and user.is_active and user.get_id() == user_id:
+    if user is not None and user.get_id() == user_id:
         return user
     return None
 
