@@ -239,6 +239,16 @@ BREAKS = [
         "is told to log in with the password and link the provider from the profile (step 12+)",
         "test_an_address_in_use_links_nothing: expected '/login', got '/profile'",
     ),
+    (
+        "disabling-keeps-the-sessions",
+        BY_FEATURE.get("admin-area", []),
+        "models.py",
+        [(".values(disabled_at=now(), session_version=User.session_version + 1)", ".values(disabled_at=now())")],
+        "POST /admin/users/<id>/disable ends every session of that account at once, remembered ones and copies "
+        "included, and stops it logging in: after the right password it is told This account is disabled., after a "
+        "wrong one the usual message; enable lets it log in again, but no old session comes back (step 13+)",
+        "checked: is_anonymous(client)",
+    ),
 ]
 # Each break is tried on the first step that can have it: each try is a
 # whole suite, and the checker reports alike on the later steps (the last

@@ -31,6 +31,7 @@ extensions = [
     "offline",
     "attacks",
     "oidc",
+    "adminarea",
     "consoles",
     "asvs",
 ]

@@ -4,7 +4,8 @@ For each step: its login page showing an error, the profile page and, where
 the step teaches registration, the sign-up form showing its field errors;
 where it limits failed logins, the page after too many of them; where it
 has two-factor, the setup page (QR code and key) and the second stage of
-a login refusing a code.
+a login refusing a code; where it has passkeys, the passkeys page and the
+login page with its passkey button; where it has an admin area, the list of accounts.
 Each step is served and driven exactly as the browser tests do it, at one
 fixed viewport, and every image must stay under MAX_BYTES.
 """
@@ -57,6 +58,8 @@ def shots(step):
     if "passkeys" in step.features:
         yield "passkeys", passkey_added
         yield "login-passkey", lambda page, server: page.goto(server.url("/login"))
+    if "admin-area" in step.features:
+        yield "admin-users", admin_list
 
 
 def setup_page(page, server):
@@ -85,6 +88,16 @@ def passkey_added(page, server):
     virtual_authenticator(page)
     log_in(page, server, "carol", password)
     add_passkey(page, server, "laptop", password)
+
+
+def admin_list(page, server):
+    """dana, made admin with `flask roles grant`, opens the admin area: every account, and its buttons."""
+    password = "dana-a-long-passphrase"
+    server.create_user("dana", password)
+    granted = server.flask("roles", "grant", "dana", "admin", timeout=60)
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    log_in(page, server, "dana", password)
+    page.goto(server.url("/admin/users"))
 
 
 def main(argv=None):

@@ -211,6 +211,7 @@ def test_an_admin_cannot_disable_their_own_account(app):
     "POST /admin/users/<id>/end-sessions ends every session of that account; it logs in again as before (step 13+)"
 )
 @pytest.mark.features(*ADMIN, "server-sessions")
+@pytest.mark.asvs("7.4.5")
 def test_an_admin_ends_every_session_of_an_account(app):
     alice = admin(app)
     bob = logged_in_browser(app, "bob")
@@ -276,6 +277,7 @@ def test_a_copied_admin_cookie_cannot_act_without_the_password(app):
     "flask end-sessions USERNAME ends every session of that user, end-sessions --all of every user (step 13+)"
 )
 @pytest.mark.features(*ADMIN, "server-sessions")
+@pytest.mark.asvs("7.4.5")
 def test_end_sessions_from_the_command_line(app):
     runner = CliRunner(app)
     alice, bob = logged_in_browser(app), logged_in_browser(app, "bob")
@@ -312,6 +314,10 @@ def test_a_disabled_account_is_stopped_half_way_through_two_factor(app):
     assert login_error(AuthActions(app.test_client()).login("bob")) == DISABLED
 
 
+@pytest.mark.contract(
+    "A disabled account is refused whichever way it comes: half-way through a two-factor login, with a "
+    "passkey, with the provider (step 13+)"
+)
 @pytest.mark.features(*ADMIN, "passkeys")
 def test_a_disabled_account_cannot_sign_in_with_a_passkey(app):
     from harness.passkeys import SoftAuthenticator
@@ -332,6 +338,10 @@ class TestWithTheProvider:
     def with_the_provider(self, test_config, provider):
         return test_config | provider.config("Example ID")
 
+    @pytest.mark.contract(
+        "A disabled account is refused whichever way it comes: half-way through a two-factor login, with a "
+        "passkey, with the provider (step 13+)"
+    )
     @pytest.mark.features(*ADMIN, "openid-connect")
     def test_a_disabled_account_cannot_sign_in_with_the_provider(self, app):
         from harness.oidc import sign_in
@@ -369,6 +379,7 @@ def test_hostile_page_numbers_are_no_server_error(app, path):
     assert "Traceback" not in response.text
 
 
+@pytest.mark.contract("Hostile ids and page numbers in the admin area get a 4xx or the page, never a 500 (step 13+)")
 @pytest.mark.features(*ADMIN)
 @pytest.mark.parametrize("user_id", ["0", "99999", str(2**31), str(10**30), "-1", "abc", "%00"])
 @pytest.mark.parametrize("action", ["disable", "enable", "end-sessions"])

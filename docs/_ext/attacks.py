@@ -463,7 +463,8 @@ def login_messages(page):
     found = re.findall(r'<p class="(?:error|flash-\w+)"[^>]*>(.*?)</p>', page, re.S)
     # A link in a message shows where it leads: "text (-> /path)".
     linked = [re.sub(r'<a href="([^"]*)">(.*?)</a>', r"\2 (-> \1)", message, flags=re.S) for message in found]
-    return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", message)).split()) for message in linked]
+    messages = [" ".join(html.unescape(re.sub(r"<[^>]+>", "", message)).split()) for message in linked]
+    return [message for message in messages if message]  # not the passkey button's place for its errors
 
 
 class SignupProbe(Attack):

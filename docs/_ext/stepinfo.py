@@ -145,6 +145,7 @@ SCREENSHOTS = {
     "login-two-factor.png": "The second stage of a login, after the right password: a code that is used up is refused.",
     "passkeys.png": "The passkeys page after adding one: its name, when it was added, never used yet.",
     "login-passkey.png": "The login page with JavaScript: the form, and a button to sign in with a passkey instead.",
+    "admin-users.png": "The admin area: every account, whether it is confirmed, disabled, an admin, and its buttons.",
 }
 # The feature a step needs for a screenshot; the others every step has.
 SCREENSHOT_FEATURE = {
@@ -154,6 +155,7 @@ SCREENSHOT_FEATURE = {
     "login-two-factor.png": "two-factor",
     "passkeys.png": "passkeys",
     "login-passkey.png": "passkeys",
+    "admin-users.png": "admin-area",
 }
 
 
