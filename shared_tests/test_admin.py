@@ -233,12 +233,15 @@ def test_a_stale_admin_login_gives_its_password_again(app, remember):
     grant(app)
     alice = AuthActions(app.test_client())
     assert alice.login("alice", **({"remember": "y"} if remember else {})).status_code in (302, 303)
+    bob = logged_in_browser(app, "bob")
     with travel(FRESH_SECONDS + 60):
         assert alice.client.get("/admin/users").status_code == 200  # looking needs no fresh login
         response = act(alice, "disable")
         assert response.status_code in (302, 303)
         assert urllib.parse.unquote(response.headers["Location"]) == "/reauthenticate?next=/admin/users"
-        assert can_log_in(app, "bob")  # nothing done yet
+        for action in ("enable", "end-sessions"):  # every admin POST, not only this one
+            assert act(alice, action).headers["Location"] == response.headers["Location"]
+        assert can_log_in(app, "bob") and not is_anonymous(bob.client)  # nothing done yet
         page = alice.client.get(response.headers["Location"])
         assert "Please give your password again to do that." in text(page.text)
         wrong = alice.post(response.headers["Location"], {"current_password": "not-her-password"})
