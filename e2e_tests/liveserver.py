@@ -42,6 +42,7 @@ class LiveServer:
         self.inbox = None  # the SMTP server's inbox, for a step that sends email
         self.provider = None  # the OpenID provider (harness/oidc.py), for a step that signs in with one
         self._services = contextlib.ExitStack()  # its SMTP server and OpenID provider
+        self.created = set()  # the users that tests made with create_user
         self.env = environment_without()
         self.env.update(
             FLASK_SECRET_KEY=secrets.token_hex(32),
@@ -68,6 +69,9 @@ class LiveServer:
         The server lives for the whole run: a test that changes its user's
         password or login must not change alice's or bob's for the others.
         """
+        # Two tests that made one name would share its password, two-factor, passkeys, sessions.
+        assert username not in self.created, f"another test has made {username!r} already: choose a name of its own"
+        self.created.add(username)
         typed = f"{password}\n" * 2
         result = self.flask("create-user", username, "--email", f"{username}@example.com", input=typed, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from actions import log_in
 
 # Users of this test's own: the server lives for the whole run, and others log in as alice and bob.
-ADMIN, ABUSER = ("ada", "a-long-admin-passphrase"), ("mona", "a-long-passphrase-of-mona")
+ADMIN, ABUSER = ("radia", "a-long-admin-passphrase"), ("mona", "a-long-passphrase-of-mona")
 
 
 def path(page):
