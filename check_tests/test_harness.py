@@ -106,3 +106,19 @@ def test_other_commands_start_as_plain_subprocesses(tmp_path):
     process = launcher.Popen(["sh", "-c", "exit 5"], cwd=tmp_path)
     assert isinstance(process._process, subprocess.Popen)
     assert process.wait(timeout=10) == 5
+
+
+def test_free_ports_are_never_handed_out_twice_across_processes(tmp_path):
+    """Four processes each ask for 300 ports at once, as test workers and nox lanes do: no port twice.
+
+    The kernel's pick (bind to port 0) gave one port twice in 15 calls of
+    one process on this machine, before free_port() promised its ports.
+    """
+    script = "from harness.services import free_port\nprint(*(free_port() for _ in range(300)))"
+    env = os.environ | {"XDG_CACHE_HOME": str(tmp_path)}  # promises of this test's own
+    workers = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in range(4)
+    ]
+    ports = [int(port) for worker in workers for port in worker.communicate(timeout=60)[0].split()]
+    assert len(ports) == 1200
+    assert len(set(ports)) == len(ports)

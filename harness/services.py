@@ -6,6 +6,7 @@ Standard library only: the noxfile imports this before any virtualenv exists.
 import contextlib
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,11 +27,46 @@ def environment_without(*prefixes):
     return {name: value for name, value in os.environ.items() if not name.startswith(prefixes or ("FLASK_",))}
 
 
+# Where free_port() notes the ports it has handed out, for every process of
+# the user: one file per port (nox's lanes each have a TMPDIR of their own).
+PORTS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-login-steps" / "ports"
+# How long a port stays promised to its caller: time enough to start a server on it.
+PROMISED_FOR = 120
+# Below Linux's ephemeral range (32768-60999), where the kernel picks the
+# ports of outgoing connections and of bind(("...", 0)).
+PORT_RANGE = (20000, 32000)
+# Not the random module's own generator, which a test may seed: every process would then try the same ports.
+_pick = random.SystemRandom()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on, promised to this caller for two minutes.
+
+    The kernel's own pick (bind to port 0, read it, close) is free at that
+    moment only: it hands the same port to the next caller until someone
+    listens on it. With two nox lanes and four test workers each starting
+    servers, two of them got one port (a Flask server found "Address
+    already in use"; a test asked an SMTP server for a page). So each port
+    is promised by a file in PORTS that only one caller can create, and
+    not handed out again until PROMISED_FOR seconds have passed.
+    """
+    PORTS.mkdir(parents=True, exist_ok=True)
+    while True:
+        port = _pick.randint(*PORT_RANGE)
+        promise = PORTS / str(port)
+        try:
+            os.close(os.open(promise, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - promise.stat().st_mtime > PROMISED_FOR:
+                    promise.unlink()  # an old promise: free to make again, by whoever creates it first
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # something of another program's listens there: keep the promise, try another
+        return port
 
 
 def wait_for_port(port, process, what, timeout=30):
