@@ -42,6 +42,7 @@ POSTS = [
     ("/admin/users/2/disable", {}, ("admin-area",)),
     ("/admin/users/2/enable", {}, ("admin-area",)),
     ("/admin/users/2/end-sessions", {}, ("admin-area",)),
+    ("/account/sessions/" + "0" * 32 + "/end", {}, ("device-sessions",)),
 ]
 
 

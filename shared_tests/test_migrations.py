@@ -381,3 +381,19 @@ def test_accounts_from_the_step_before_get_their_first_admin(step, create_app, t
         assert AuthActions(app.test_client()).login("bob").headers["Location"] == "/profile"
     finally:
         close_database(app)
+
+
+@pytest.mark.contract(
+    "A database left by the step before upgrades in place with flask db upgrade: its accounts log in as before, "
+    "and their activity and sessions pages start from that login (step 14)"
+)
+@pytest.mark.features("migrations", "database", "login", "profile", "account-activity", "device-sessions")
+def test_accounts_from_the_step_before_start_their_activity(step, create_app, test_config, database_url, tmp_path):
+    app = upgraded_from_the_step_before(step, create_app, test_config, database_url, tmp_path)
+    try:
+        auth = AuthActions(app.test_client())
+        assert auth.login("alice").headers["Location"] == "/profile"
+        assert "Signed in from" in text(auth.client.get("/account/activity").text)
+        assert "(this browser)" in text(auth.client.get("/account/sessions").text)
+    finally:
+        close_database(app)

@@ -73,3 +73,23 @@ def test_disabling_on_one_server_ends_the_sessions_on_both(two_servers, runner):
         assert bob.logged_in_as(server) is None
     assert bob.log_in(two, "bob")[0] == 200  # the form again: This account is disabled.
     assert alice.logged_in_as(two) == "alice"
+
+
+@pytest.mark.contract(
+    "The sessions page lists the user's sessions on every server sharing the store, and ending one there ends "
+    "it on every server (step 14)"
+)
+@pytest.mark.features("login", "profile", "server-sessions", "database", "device-sessions")
+def test_the_sessions_page_lists_and_ends_across_servers(two_servers):
+    one, two = two_servers
+    laptop, phone = Browser(headers={"User-Agent": "laptop Firefox/133.0"}), Browser()
+    assert laptop.log_in(one) == (302, "/profile")
+    assert phone.log_in(two) == (302, "/profile")
+    status, page = phone.request(two, "/account/sessions")
+    assert status == 200 and page.count("<tr>") == 3  # the heading and two sessions
+    [laptops] = [row for row in page.split("<tr>") if "Firefox" in row]
+    end = laptops.split('action="', 1)[1].split('"', 1)[0]
+    assert phone.post(two, end) == (302, "/account/sessions")
+    for server in (one, two):
+        assert laptop.logged_in_as(server) is None
+        assert phone.logged_in_as(server) == "alice"

@@ -1,0 +1,116 @@
+"""Step 14: account activity and your devices: a security log the user reads, and every live session, each ended on its own."""
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import config
+from . import production
+from . import schema
+from .extensions import bcrypt
+from .extensions import csrf
+from .extensions import db
+from .extensions import limiter
+from .extensions import login_manager
+from .extensions import mail
+from .extensions import migrate
+
+
+def create_app(test_config=None):
+    """Create and configure the app: `flask --app steps/14_account_activity run`."""
+    # Every step keeps its own instance folder: its secret key, from step 03 its database.
+    app = Flask(__name__, instance_path=str(Path(__file__).parent / "instance"))
+    # The defaults, each with its why (config.py).
+    app.config.from_object(config)
+    # FLASK_SECRET_KEY=... and friends, from the environment.
+    app.config.from_prefixed_env()
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    production.configure(app)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app)
+    # The limits checked, where their counts live, the key for TOTP secrets (config.py).
+    config.init_app(app)
+
+    from . import activity
+    from . import admin
+    from . import commands
+    from . import devices
+    from . import models
+    from . import oidc
+    from . import passkeys
+    from . import sessions
+    from . import two_factor
+    from . import views
+
+    # First of all the before_request functions, which run in the order they
+    # are registered: csrf.init_app and limiter.init_app below add theirs.
+    # A 503 page while a store does not answer, not the CSRF check's 400.
+    app.before_request(views.stores_answer)
+    db.init_app(app)
+    bcrypt.init_app(app)
+    csrf.init_app(app)
+    # Not Flask-Login's context processor, which looks the user up before
+    # drawing any template, the 503 page's too: views.py has its own.
+    login_manager.init_app(app, add_context_processor=False)
+    limiter.init_app(app)
+    mail.init_app(app)
+    # `flask db upgrade` and friends; the migrations live inside the step.
+    migrate.init_app(app, db, directory=str(schema.MIGRATIONS))
+    # Where login_required sends anonymous visitors, and how it says so.
+    login_manager.login_view = "views.login"
+    login_manager.login_message = "Please log in to access this page."
+    login_manager.login_message_category = "info"
+    # Where fresh_login_required sends a login that is no longer fresh (admin.py).
+    login_manager.refresh_view = "admin.reauthenticate"
+    login_manager.needs_refresh_message = "Please give your password again to do that."
+    login_manager.needs_refresh_message_category = "info"
+
+    # Sessions kept on the server (sessions.py), in place of Flask's signed cookie.
+    sessions.init_app(app)
+
+    app.register_blueprint(views.bp)
+    # The second stage of a login, and turning two-factor on and off.
+    app.register_blueprint(two_factor.bp)
+    # Passkeys: adding them from the profile, and signing in with one.
+    app.register_blueprint(passkeys.bp)
+    # Signing in with an account at an OpenID provider, when one is configured.
+    oidc.init_app(app)
+    app.register_blueprint(oidc.bp)
+    # Roles, and the admin area.
+    app.register_blueprint(admin.bp)
+    # What happened to an account, and where it is logged in.
+    app.register_blueprint(activity.bp)
+    app.register_blueprint(devices.bp)
+    # Security headers, /healthz, and the 503 page when the database is away too.
+    production.init_app(app)
+    # create-user, roles grant and revoke, end-sessions, prune-events.
+    commands.init_app(app)
+    with app.app_context():
+        # The tables come from the migrations now, not db.create_all(): an
+        # existing database gets what it lacks, and keeps its users.
+        try:
+            schema.upgrade_on_start(app)
+        except SQLAlchemyError as error:
+            raise SystemExit(f"Cannot reach the database (FLASK_SQLALCHEMY_DATABASE_URI): {error}") from None
+        # Hash the dummy password now, or the first login of an unknown
+        # user would take twice as long as any other.
+        models.dummy_hash(app.config["BCRYPT_LOG_ROUNDS"])
+    return app
+
+
+def instance_secret_key(app):
+    """Return a random key kept in the instance folder, made on first start.
+
+    Whoever knows the key can sign a cookie saying "I am user 1", so it is
+    never written in the code. Keeping it in a file means sessions survive a
+    restart of the server.
+    """
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)  # readable by its owner only
+    return key_file.read_text()
