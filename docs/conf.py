@@ -32,6 +32,7 @@ extensions = [
     "attacks",
     "oidc",
     "adminarea",
+    "activitylog",
     "consoles",
     "asvs",
 ]

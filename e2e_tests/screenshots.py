@@ -5,7 +5,7 @@ the step teaches registration, the sign-up form showing its field errors;
 where it limits failed logins, the page after too many of them; where it
 has two-factor, the setup page (QR code and key) and the second stage of
 a login refusing a code; where it has passkeys, the passkeys page and the
-login page with its passkey button; where it has an admin area, the list of accounts.
+login page with its passkey button; where it has an admin area, the list of accounts; where it lists sessions, two of them.
 Each step is served and driven exactly as the browser tests do it, at one
 fixed viewport, and every image must stay under MAX_BYTES.
 """
@@ -60,6 +60,8 @@ def shots(step):
         yield "login-passkey", lambda page, server: page.goto(server.url("/login"))
     if "admin-area" in step.features:
         yield "admin-users", admin_list
+    if "device-sessions" in step.features:
+        yield "account-sessions", two_sessions
 
 
 def setup_page(page, server):
@@ -98,6 +100,17 @@ def admin_list(page, server):
     assert granted.returncode == 0, granted.stdout + granted.stderr
     log_in(page, server, "dana", password)
     page.goto(server.url("/admin/users"))
+
+
+def two_sessions(page, server):
+    """erin, logged in in another browser too, opens her sessions page: both, this one marked."""
+    password = "erin-a-long-passphrase"
+    server.create_user("erin", password)
+    other = page.context.browser.new_context(user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/133.0")
+    log_in(other.new_page(), server, "erin", password)
+    log_in(page, server, "erin", password)
+    page.goto(server.url("/account/sessions"))
+    other.close()
 
 
 def main(argv=None):

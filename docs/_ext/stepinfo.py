@@ -146,6 +146,7 @@ SCREENSHOTS = {
     "passkeys.png": "The passkeys page after adding one: its name, when it was added, never used yet.",
     "login-passkey.png": "The login page with JavaScript: the form, and a button to sign in with a passkey instead.",
     "admin-users.png": "The admin area: every account, whether it is confirmed, disabled, an admin, and its buttons.",
+    "account-sessions.png": "The sessions page: every browser logged in to the account, this one marked, each with its button.",
 }
 # The feature a step needs for a screenshot; the others every step has.
 SCREENSHOT_FEATURE = {
@@ -156,6 +157,7 @@ SCREENSHOT_FEATURE = {
     "passkeys.png": "passkeys",
     "login-passkey.png": "passkeys",
     "admin-users.png": "admin-area",
+    "account-sessions.png": "device-sessions",
 }
 
 
