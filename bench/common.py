@@ -122,6 +122,25 @@ def environment(env):
         os.environ.update(saved)
 
 
+@contextlib.contextmanager
+def in_process(tmp, step, name, redis_url=None, extra=None):
+    """The step's app, made in this process as `flask run` makes it (its settings from the environment), with alice and bob.
+
+    Yields (app, the step's package); closes its database after. `name`
+    tells its module apart from the other figures' copies of the step.
+    """
+    env = env_for(tmp, step, redis_url, extra)
+    with environment(env):
+        package = load_module(step.path, f"bench_{name}_{step.name}_{next(_databases)}")
+        app = package.create_app()
+    app.logger.setLevel("ERROR")  # the step logs every login; the figure is the time, not the lines
+    try:
+        add_users(app, step)
+        yield app, package
+    finally:
+        close_database(app)
+
+
 def prepare(step, env, more=None):
     """alice and bob in the step's database, made before any server starts, as a deployment would.
 

@@ -15,17 +15,13 @@ import statistics
 import time
 
 import requests
-from common import env_for
-from common import environment
+from common import in_process
 
 from harness.apps import AuthActions
-from harness.apps import add_users
-from harness.apps import close_database
 from harness.oidc import ProviderUser
 from harness.oidc import back_at_the_app
 from harness.oidc import start_sign_in
 from harness.oidc import test_provider
-from harness.steps import load_module
 
 
 class TokenTimer:
@@ -52,35 +48,27 @@ class TokenTimer:
 
 
 def measure(tmp, step, rounds=30):
-    env = env_for(tmp, step, extra={"FLASK_BCRYPT_LOG_ROUNDS": "4"})
     with test_provider() as provider:
-        with environment(env | {f"FLASK_{name}": value for name, value in provider.config().items()}):
-            package = load_module(step.path, f"bench_oidc_{step.name}")
-            app = package.create_app()
-        app.logger.setLevel("ERROR")
+        extra = {"FLASK_BCRYPT_LOG_ROUNDS": "4"} | {f"FLASK_{name}": value for name, value in provider.config().items()}
         site, pages, token = [], [], []
-        try:
-            add_users(app, step)
-            with TokenTimer() as timer:
-                for i in range(rounds + 1):
-                    login = f"bench{i:03d}"
-                    for _ in range(2):  # the first sign-in makes the account; the second is timed
-                        auth = AuthActions(app.test_client())
-                        auth.token()  # the login page, untimed
-                        start = time.perf_counter()
-                        authorize = start_sign_in(auth)
-                        started = time.perf_counter()
-                        callback = ProviderUser(login).sign_in(authorize)
-                        walked = time.perf_counter()
-                        response = back_at_the_app(auth, callback)
-                        done = time.perf_counter()
-                        assert response.headers.get("Location") == "/profile", response.headers.get("Location")
-                    if i:  # the first round warms the views, and fetches discovery and the keys
-                        site.append((started - start) + (done - walked))
-                        pages.append(walked - started)
-                        token.append(timer.times[-1])
-        finally:
-            close_database(app)
+        with in_process(tmp, step, "oidc", extra=extra) as (app, _), TokenTimer() as timer:
+            for i in range(rounds + 1):
+                login = f"bench{i:03d}"
+                for _ in range(2):  # the first sign-in makes the account; the second is timed
+                    auth = AuthActions(app.test_client())
+                    auth.token()  # the login page, untimed
+                    start = time.perf_counter()
+                    authorize = start_sign_in(auth)
+                    started = time.perf_counter()
+                    callback = ProviderUser(login).sign_in(authorize)
+                    walked = time.perf_counter()
+                    response = back_at_the_app(auth, callback)
+                    done = time.perf_counter()
+                    assert response.headers.get("Location") == "/profile", response.headers.get("Location")
+                if i:  # the first round warms the views, and fetches discovery and the keys
+                    site.append((started - start) + (done - walked))
+                    pages.append(walked - started)
+                    token.append(timer.times[-1])
     return {
         "step": step.name,
         "site_ms": round(1e3 * statistics.median(site), 2),

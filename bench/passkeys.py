@@ -13,19 +13,15 @@ login). Each sign-in asks for a challenge first, untimed.
 import statistics
 import time
 
-from common import env_for
-from common import environment
+from common import in_process
 
 from harness.accounts import USERS
 from harness.apps import AuthActions
-from harness.apps import add_users
-from harness.apps import close_database
 from harness.apps import logged_in_browser
 from harness.passkeys import SoftAuthenticator
 from harness.passkeys import add_passkey
 from harness.passkeys import post_json
 from harness.passkeys import sign_in_options
-from harness.steps import load_module
 
 ORIGIN = "http://localhost:5000"
 
@@ -72,13 +68,8 @@ def library_cost(repeats):
 
 def sign_in_cost(tmp, step, repeats):
     """ms for the step's POST /login/passkey, and for a password login beside it, in this process (bcrypt at 4)."""
-    env = env_for(tmp, step, extra={"FLASK_BCRYPT_LOG_ROUNDS": "4", "FLASK_WEBAUTHN_ORIGIN": ORIGIN})
-    with environment(env):
-        package = load_module(step.path, f"bench_passkeys_{step.name}")
-        app = package.create_app()
-    app.logger.setLevel("ERROR")
-    try:
-        add_users(app, step)
+    extra = {"FLASK_BCRYPT_LOG_ROUNDS": "4", "FLASK_WEBAUTHN_ORIGIN": ORIGIN}
+    with in_process(tmp, step, "passkeys", extra=extra) as (app, _):
         authenticator = SoftAuthenticator(ORIGIN)
         response = add_passkey(logged_in_browser(app), authenticator, USERS["alice"]["password"])
         assert response.status_code == 200, response.status_code
@@ -101,8 +92,6 @@ def sign_in_cost(tmp, step, repeats):
             if i:  # the first of each is the app's first pass through the view: not counted
                 passkey.append(took)
                 password.append(login_took)
-    finally:
-        close_database(app)
     return {
         "sign_in_ms": round(1e3 * statistics.median(passkey), 2),
         "password_login_ms": round(1e3 * statistics.median(password), 2),

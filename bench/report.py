@@ -49,7 +49,7 @@ def table(results):
     raw = results["raw"]
     rows = ["| figure | value | target | verdict |", "| --- | --- | --- | --- |"]
     figures = (suite_rows, auth_rows, login_rows, store_rows, reset_rows, signup_rows, limiter_rows)
-    figures += (two_factor_rows, passkey_rows, oidc_rows, fst_rows)
+    figures += (two_factor_rows, passkey_rows, oidc_rows, activity_rows, fst_rows)
     for figure in figures:
         rows += figure(results, raw)
     for rounds, ms in results.get("bcrypt_ms", {}).items():
@@ -196,6 +196,25 @@ def passkey_rows(results, raw):
         f"against POST /login with a password ({view['password_login_ms']} ms, bcrypt at 4 rounds) "
         f"| {results['passkey_sign_in_ms']} ms | — | — |"
     )
+
+
+def activity_rows(results, raw):
+    figure = raw.get("activity")
+    if not figure:
+        return
+    old, new = figure["steps"]
+    for store, words in (("database", "sessions in the database (SQLite)"), ("redis", "sessions in Redis")):
+        times = figure[store]
+        yield (
+            f"| {new}: a password login against {old}'s, {words} (the event's row, the index's entry; bcrypt at "
+            f"4 rounds) | +{figure[store + '_login_added_ms']} ms ({times[new]['login']} against "
+            f"{times[old]['login']}) | — | — |"
+        )
+        ratio = figure[store + "_profile_ratio"]
+        yield (
+            f"| {new}: a logged-in GET /profile against {old}'s, {words} | {ratio}× ({times[new]['profile']} "
+            f"against {times[old]['profile']} ms) | ≤ 1.1× | {verdict(ratio, (0, 1.1))} |"
+        )
 
 
 def oidc_rows(results, raw):

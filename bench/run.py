@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import activity
 import auth
 import fst
 import limiter
@@ -44,6 +45,7 @@ FIGURES = {
     "two-factor": "a login with two-factor on against one without, and the cost of checking a code (two_factor.py)",
     "passkeys": "checking a passkey's registration and sign-in, by py_webauthn and by the step (passkeys.py)",
     "oidc": "a sign-in with the tests' OpenID provider, the site's share and the provider's (oidc.py)",
+    "activity": "what the security log adds to a login and the index of sessions to a page, per store (activity.py)",
     "workers": "the production step with 1, 2 and 4 gunicorn workers (workers.py)",
     "fst": "the course against Flask-Security-Too (fst.py, fst_app.py, with wrk)",
     "bcrypt": "bcrypt itself (logins.py)",
@@ -150,6 +152,15 @@ def main():
             print(f"{step.name}: signing in with the OpenID provider...", flush=True)
             raw["oidc"] = oidc.measure(tmp, step)
             results["oidc_site_ms"] = raw["oidc"]["site_ms"]
+        step = first_with("device-sessions")
+        if "activity" in figures and step is not None:
+            print(
+                f"{step.name}: the security log and the index of sessions, against {before(step).name}...", flush=True
+            )
+            raw["activity"] = activity.measure(tmp, before(step), step)
+            results["activity_profile_ratio"] = max(
+                raw["activity"]["database_profile_ratio"], raw["activity"]["redis_profile_ratio"]
+            )
         if "workers" in figures:
             raw["workers"] = workers.measure()
             (out / "workers.md").write_text(workers.table(raw["workers"]))

@@ -18,15 +18,12 @@ from types import SimpleNamespace
 
 from client import Client
 from common import env_for
-from common import environment
+from common import in_process
 from common import prepare
 from common import quartiles
 
 from harness.accounts import USERS
-from harness.apps import add_users
-from harness.apps import close_database
 from harness.served import serving
-from harness.steps import load_module
 from harness.two_factor import code
 from harness.two_factor import turn_on
 
@@ -131,14 +128,9 @@ def check_cost(tmp, step, repeats):
     commit). Each check accepts its code: what is undone between two
     (the step recorded, the codes used) is undone untimed.
     """
-    env = env_for(tmp, step, extra=CHEAP_BCRYPT)
-    with environment(env):
-        package = load_module(step.path, f"bench_codes_{step.name}")
-        app = package.create_app()
-    models = package.models
-    db = package.extensions.db
-    try:
-        add_users(app, step)
+    with in_process(tmp, step, "codes", extra=CHEAP_BCRYPT) as (app, package):
+        models = package.models
+        db = package.extensions.db
         with app.app_context():
             user = db.session.get(models.User, USERS["alice"]["id"])
             secret = models.new_totp_secret()
@@ -166,8 +158,6 @@ def check_cost(tmp, step, repeats):
                 accepted = models.use_recovery_code(user, one)
                 recovery_times.append(time.perf_counter() - start)
                 assert accepted
-    finally:
-        close_database(app)
     return {
         "pyotp_verify_us": round(1e6 * statistics.median(verify), 1),
         "check_totp_ms": round(1e3 * statistics.median(totp), 3),
