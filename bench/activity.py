@@ -15,24 +15,12 @@ import statistics
 import time
 
 from common import in_process
+from common import login_ms
 
-from harness.accounts import USERS
-from harness.apps import AuthActions
 from harness.apps import logged_in_browser
 from harness.services import throwaway_redis
 
 CHEAP_BCRYPT = {"FLASK_BCRYPT_LOG_ROUNDS": "4"}
-
-
-def login_ms(app):
-    """One password login by a new browser (its form's token fetched first, untimed), in ms."""
-    auth = AuthActions(app.test_client())
-    form = {"username": "alice", "password": USERS["alice"]["password"], "csrf_token": auth.token()}
-    start = time.perf_counter()
-    response = auth.client.post("/login", data=form)
-    took = time.perf_counter() - start
-    assert response.status_code == 302, response.status_code
-    return 1e3 * took
 
 
 def profile_ms(client, requests):

@@ -14,6 +14,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from harness.accounts import USERS
+from harness.apps import AuthActions
 from harness.apps import CliRunner
 from harness.apps import add_users
 from harness.apps import close_database
@@ -139,6 +141,17 @@ def in_process(tmp, step, name, redis_url=None, extra=None):
         yield app, package
     finally:
         close_database(app)
+
+
+def login_ms(app):
+    """One password login by a new browser (its form's token fetched first, untimed), in ms."""
+    auth = AuthActions(app.test_client())
+    form = {"username": "alice", "password": USERS["alice"]["password"], "csrf_token": auth.token()}
+    start = time.perf_counter()
+    response = auth.client.post("/login", data=form)
+    took = time.perf_counter() - start
+    assert response.status_code == 302, response.status_code
+    return 1e3 * took
 
 
 def prepare(step, env, more=None):
