@@ -265,7 +265,9 @@ def test_prune_events(app):
     "browser, never a 500 (step 14)"
 )
 @pytest.mark.features(*ACTIVITY)
-@pytest.mark.parametrize("agent", ["", "x" * 20_000, "Ünïcødé/1.0 (∞)", "() { :; }; /bin/sh", "curl/8.5.0"])
+@pytest.mark.parametrize(
+    "agent", ["", "x" * 20_000, "Ünïcødé/1.0 (∞)", "() { :; }; /bin/sh", "nul\x00byte", "tab\tand\x7f", "curl/8.5.0"]
+)
 def test_any_user_agent_is_no_server_error(app, agent):
     auth = logged_in(app, agent=agent)
     [event] = activity(auth)

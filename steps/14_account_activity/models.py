@@ -819,12 +819,20 @@ def record_event(kind, user, address, user_agent, admin=None):
         user_id=user.id,
         kind=kind,
         created_at=now(),
-        address=address[:45],
-        user_agent=user_agent[:200],
+        address=printable(address, 45),
+        user_agent=printable(user_agent, 200),
         admin_id=admin.id if admin is not None else None,
     )
     db.session.add(event)
     db.session.commit()
+
+
+def printable(text, length):
+    """`text` without the characters no column should hold (NUL, which PostgreSQL refuses; other controls), cut short.
+
+    The address and the User-Agent are what the client sent: a header may hold anything.
+    """
+    return "".join(character for character in text if character.isprintable())[:length]
 
 
 def events_of(user, limit=50):

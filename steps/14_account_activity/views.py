@@ -119,7 +119,8 @@ def log_event(event, user=None, username=None, level=logging.INFO, admin=None):
         who = "no known user"
     by = f" by admin {admin.id} {admin.username!r}" if admin is not None else ""
     current_app.logger.log(level, "%s: %s%s from %s", event, who, by, request.remote_addr)
-    if user is None and username and event in EVENTS:
+    # Only a name that could be one: PostgreSQL cannot even compare a NUL byte (forms.printable).
+    if user is None and username and username.isprintable() and event in EVENTS:
         user = find_user(username[:64])
     address, agent = request.remote_addr or "unknown", request.headers.get("User-Agent", "")
     record_event(event, user, address, agent, admin)
