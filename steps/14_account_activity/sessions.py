@@ -49,6 +49,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from .extensions import db
+from .models import printable
 from .views import outage_page
 
 # What secrets.token_urlsafe() makes, and no longer: anything else in the
@@ -249,9 +250,12 @@ class SlidingExpiry(StoreHooks):
                 version=int(version),
                 created_at=session[LOGGED_IN_AT],
                 last_seen_at=session[LOGGED_IN_AT],
-                address=request.remote_addr or "unknown",
-                user_agent=request.headers.get("User-Agent", "")[:200],
+                # What the client sent, without the characters no column should hold.
+                address=printable(request.remote_addr or "unknown", 45),
+                user_agent=printable(request.headers.get("User-Agent", ""), 200),
             )
+            # The ended entries of the user go first, so the index does not grow with every login.
+            self.live_devices(int(user_id), int(version))
             self.index_add(int(user_id), device)
         session.modified = True
 
@@ -318,21 +322,25 @@ class SlidingExpiry(StoreHooks):
         return secrets.token_urlsafe(self.sid_length)
 
     def devices(self, user):
-        """The user's live sessions, oldest first: what the index holds, less what has ended meanwhile.
+        """The user's live sessions, oldest first (Device)."""
+        return self.live_devices(user.id, user.session_version)
+
+    def live_devices(self, user_id, version):
+        """What the index holds for the user, less what has ended meanwhile, oldest first.
 
         Ended: gone from the store (logged out, expired, moved to a new id
-        at login, ended from the list), of an older session version (log
-        out everywhere, a new password, an admin), or older than
-        SESSION_ABSOLUTE_LIFETIME. Those entries are dropped from the index
-        now, so the list is true however its sessions ended.
+        at login, ended from the list), of an older session version than
+        `version` (log out everywhere, a new password, an admin), or older
+        than SESSION_ABSOLUTE_LIFETIME. Those entries are dropped from the
+        index now, so the list is true however its sessions ended.
         """
         oldest = time.time() - current_app.config["SESSION_ABSOLUTE_LIFETIME"]
-        devices = self.index_entries(user.id)
+        devices = self.index_entries(user_id)
         alive = self.alive([device.sid for device in devices])
-        live = [d for d in devices if d.sid in alive and d.version == user.session_version and d.created_at > oldest]
+        live = [d for d in devices if d.sid in alive and d.version == version and d.created_at > oldest]
         ended = [device.sid for device in devices if device not in live]
         if ended:
-            self.index_drop(user.id, ended)
+            self.index_drop(user_id, ended)
         return sorted(live, key=lambda device: device.created_at)
 
     def end_device(self, user, device):
