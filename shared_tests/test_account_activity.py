@@ -5,6 +5,7 @@ plain words; the sessions on /account/sessions. Each browser here has its
 own address and User-Agent, as alice's laptop and phone would.
 """
 
+import os
 import re
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from harness.accounts import USERS
 from harness.apps import AuthActions
 from harness.apps import CliRunner
+from harness.apps import add_users
 from harness.apps import close_database
 from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
@@ -20,6 +22,8 @@ from harness.apps import session_cookie
 from harness.apps import stored_strings
 from harness.apps import travel
 from harness.pages import text
+from harness.services import postgres_bindir
+from harness.services import throwaway_postgres
 from harness.smtp import links as links_in
 
 ACTIVITY = ("account-activity", "login", "logout", "profile")
@@ -482,6 +486,36 @@ def test_expired_sessions_leave_the_list_by_themselves(app, create_app, test_con
         assert [row.split()[0] for row in shown_sessions(laptop)] == ["Firefox"]
     finally:
         close_database(short)
+
+
+# The matrix runs the last step's sessions in Redis with PostgreSQL beside them, and in the database on
+# SQLite: not in a PostgreSQL database. This test does, once, in the plain run (where nothing else is set).
+ON_POSTGRESQL = bool(postgres_bindir()) and not (
+    os.environ.get("FLASK_REDIS_URL") or os.environ.get("FLASK_SQLALCHEMY_DATABASE_URI")
+)
+
+if ON_POSTGRESQL:
+
+    @pytest.mark.contract(
+        "With the sessions in a PostgreSQL database, the index takes any header, and lists and ends sessions as "
+        "on SQLite (step 14)"
+    )
+    @pytest.mark.features(*DEVICES, *ACTIVITY)
+    def test_the_database_index_on_postgresql(step, create_app, test_config):
+        with throwaway_postgres() as url:
+            app = create_app(test_config | {"SQLALCHEMY_DATABASE_URI": url})
+            try:
+                add_users(app, step)
+                laptop = logged_in(app, agent="nul\x00byte\x07")
+                phone = logged_in(app, address="192.0.2.44", agent=PHONE)
+                assert [row.split()[0] for row in shown_sessions(phone)] == ["an", "Chrome"]  # "an unknown browser"
+                [(_, end_laptop), _] = sessions_page(phone)
+                assert phone.post(end_laptop).headers["Location"] == "/account/sessions"
+                assert is_anonymous(laptop.client) and not is_anonymous(phone.client)
+                assert activity(phone)[0].startswith("One session was ended from the sessions page from 192.0.2.44")
+                assert activity(phone)[-1] == "Signed in from 198.51.100.1, an unknown browser, just now"
+            finally:
+                close_database(app)
 
 
 @pytest.mark.contract("The activity and sessions pages keep the house rules (step 14)")
