@@ -99,7 +99,7 @@ def admin_list(page, server):
     granted = server.flask("roles", "grant", "dana", "admin", timeout=60)
     assert granted.returncode == 0, granted.stdout + granted.stderr
     log_in(page, server, "dana", password)
-    page.goto(server.url("/admin/users"))
+    page.goto(server.url("/admin/users"))  # linked from the home page, for admins
 
 
 def two_sessions(page, server):

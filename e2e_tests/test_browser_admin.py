@@ -29,7 +29,8 @@ def test_disabling_an_account_logs_out_its_other_browsers(new_context, server):
     for page in (laptop, phone, admin):
         assert path(page) == "/profile"
 
-    admin.get_by_role("link", name="Every account, and what you can do to it").click()
+    admin.goto(server.url("/"))
+    admin.get_by_role("link", name="every account, and what you can do to it").click()
     admin.get_by_role("button", name=f"Disable {ABUSER[0]}").click()
     admin.wait_for_load_state()
     assert path(admin) == "/admin/users"
