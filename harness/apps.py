@@ -230,17 +230,25 @@ class AuthActions:
         return self.post("/logout")
 
 
-def browser(app, address="198.51.100.1"):
-    """A browser of its own (cookies, CSRF token) at client address `address`, driven through AuthActions."""
+def browser(app, address="198.51.100.1", user_agent=None):
+    """A browser of its own (cookies, CSRF token) at client address `address`, driven through AuthActions.
+
+    `user_agent`: the User-Agent header it sends (Werkzeug's own otherwise).
+    """
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
+    if user_agent is not None:
+        client.environ_base["HTTP_USER_AGENT"] = user_agent
     return AuthActions(client)
 
 
-def logged_in_browser(app, username="alice", address="198.51.100.1"):
-    """A new browser (an AuthActions) at `address`, logged in through the form with the user's own password."""
-    auth = browser(app, address)
-    response = auth.login(username)
+def logged_in_browser(app, username="alice", address="198.51.100.1", user_agent=None, password=None, **fields):
+    """A new browser (an AuthActions, see `browser`), logged in through the form: the user's own password unless given.
+
+    `fields`: more of the login form, as remember="y".
+    """
+    auth = browser(app, address, user_agent)
+    response = auth.login(username, password, **fields)
     assert response.status_code in (302, 303) and response.headers["Location"] == "/profile", f"{username} not in"
     return auth
 

@@ -55,6 +55,16 @@ def text(html):
     return " ".join(" ".join(parse(html).text).split())
 
 
+def table_rows(html):
+    """The rows of the page's tables, but for heading rows: (each cell's text, the action of each form in the row)."""
+    found = []
+    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
+        cells = [text(cell) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        if cells:
+            found.append((cells, [form["action"] for form in forms(row)]))
+    return found
+
+
 def words(html):
     """The visible text split into words (punctuation around them dropped)."""
     return re.findall(r"[\w.@-]+", text(html))

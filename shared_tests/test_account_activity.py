@@ -8,19 +8,22 @@ own address and User-Agent, as alice's laptop and phone would.
 import os
 import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from harness.accounts import USERS
-from harness.apps import AuthActions
 from harness.apps import CliRunner
 from harness.apps import add_users
+from harness.apps import browser
 from harness.apps import close_database
 from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
+from harness.apps import logged_in_browser
 from harness.apps import session_cookie
 from harness.apps import stored_strings
 from harness.apps import travel
+from harness.pages import table_rows
 from harness.pages import text
 from harness.services import postgres_bindir
 from harness.services import throwaway_postgres
@@ -48,20 +51,25 @@ def mail_to_the_inbox(test_config, inbox):
 
 
 def device(app, address="198.51.100.1", agent=FIREFOX):
-    """A browser of its own at `address`, saying it is `agent`: an AuthActions."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = address
-    client.environ_base["HTTP_USER_AGENT"] = agent
-    return AuthActions(client)
+    """A browser of its own (harness.apps.browser), by default alice's laptop: Firefox on Linux."""
+    return browser(app, address, agent)
 
 
 def logged_in(app, username="alice", address="198.51.100.1", agent=FIREFOX, remember=False, password=None):
-    """A new browser (see `device`), logged in through the form."""
-    auth = device(app, address, agent)
-    fields = {"remember": "y"} if remember else {}
-    response = auth.login(username, password, **fields)
-    assert response.headers.get("Location") == "/profile", response.status_code
-    return auth
+    """A new browser (see `device`), logged in through the form (harness.apps.logged_in_browser)."""
+    return logged_in_browser(app, username, address, agent, password, **({"remember": "y"} if remember else {}))
+
+
+def reset_by_link(app, inbox, address, password):
+    """Ask for a reset link for `address`, follow the emailed link in a new browser and set `password`: the answer."""
+    inbox.settle()
+    already = len(inbox.messages)
+    assert device(app).post("/reset-password", {"email": address}).status_code == 200
+    [link] = links_in(inbox.wait_for(already + 1)[already])
+    path = urlsplit(link).path
+    reset = device(app)
+    reset.client.get(path)
+    return reset.post(path, {"password": password, "confirm_password": password})
 
 
 def activity(auth, path="/account/activity"):
@@ -75,8 +83,7 @@ def sessions_page(auth):
     """The rows of /account/sessions: [(text, the end button's URL)], oldest first."""
     page = auth.client.get("/account/sessions")
     assert page.status_code == 200, page.status_code
-    rows = re.findall(r"<tr>(.*?)</tr>", page.text, re.S)[1:]  # the first is the heading
-    return [(text(row), re.search(r'action="([^"]+)"', row).group(1)) for row in rows]
+    return [(" ".join(cells), end) for cells, [end] in table_rows(page.text)]
 
 
 def shown_sessions(auth):
@@ -185,14 +192,7 @@ class TestTheOtherEvents:
         [link] = [url for message in inbox.wait_to("alice.moved@example.com") for url in links_in(message)]
         assert laptop.client.get("/" + link.split("/", 3)[3]).status_code in (302, 303)
         assert laptop.post("/logout-everywhere").status_code in (302, 303)
-        inbox.settle()
-        already = len(inbox.messages)
-        device(app).post("/reset-password", {"email": "alice.moved@example.com"})
-        [link] = links_in(inbox.wait_for(already + 1)[already])
-        path = "/" + link.split("/", 3)[3]
-        reset = device(app)
-        reset.client.get(path)
-        assert reset.post(path, {"password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}).status_code == 302
+        assert reset_by_link(app, inbox, "alice.moved@example.com", NEW_PASSWORD).status_code == 302
         CliRunner(app).invoke(args=["roles", "grant", "bob", "admin"])
         bob = logged_in(app, "bob", "192.0.2.8", PHONE)
         for action in ("disable", "enable"):
@@ -447,14 +447,7 @@ def test_the_list_stays_true_however_sessions_end(app, inbox):
     assert browsers(laptop) == ["Firefox"]
     # A reset ends every session.
     phone = logged_in(app, address="192.0.2.44", agent=PHONE, password=NEW_PASSWORD)
-    inbox.settle()
-    already = len(inbox.messages)
-    assert device(app).post("/reset-password", {"email": "alice@example.com"}).status_code == 200
-    [link] = links_in(inbox.wait_for(already + 1)[already])
-    path = "/" + link.split("/", 3)[3]
-    reset = device(app)
-    reset.client.get(path)
-    assert reset.post(path, {"password": PASSWORD, "confirm_password": PASSWORD}).headers["Location"] == "/login"
+    assert reset_by_link(app, inbox, "alice@example.com", PASSWORD).headers["Location"] == "/login"
     assert is_anonymous(laptop.client) and is_anonymous(phone.client)
     laptop = logged_in(app)
     assert browsers(laptop) == ["Firefox"]

@@ -21,6 +21,7 @@ from harness.apps import layout
 from harness.apps import logged_in_browser
 from harness.apps import session_cookie
 from harness.apps import travel
+from harness.pages import table_rows
 from harness.pages import text
 
 ADMIN = ("roles", "admin-area", "login", "profile")
@@ -64,12 +65,12 @@ def login_error(response):
 
 
 def rows(html):
-    """The admin list's rows, each as its text: {username: text}."""
+    """The admin list's rows, each as its text: {username: text}. The first cell is the username, then the email."""
     found = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
-        cells = text(row).split()
-        if cells and cells[0] in USERS:
-            found[cells[0]] = text(row)
+    for cells, _ in table_rows(html):
+        username = cells[0].split()[0]
+        if username in USERS:
+            found[username] = " ".join(cells)
     return found
 
 

@@ -31,6 +31,7 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from harness import steps as stepkit
+from harness.pages import table_rows
 from harness.pages import text
 
 logger = logging.getLogger(__name__)
@@ -78,12 +79,11 @@ def blind_spot(step_dir):
             lines += [f"  {event}" for event in events]
             seen = any(MALLORY[0] in event for event in events)
             page = alice.get("/account/sessions")
-            rows = re.findall(r"<tr>(.*?)</tr>", page.text, re.S)[1:]
+            rows = table_rows(page.text)
             lines.append("GET /account/sessions:")
-            for row in rows:  # its browser, address, login and last seen: the cells before the button
-                cells = [" ".join(text(cell).split()) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)[:4]]
+            for cells, _ in rows:  # its browser, address, login and last seen: the cells before the button
                 lines.append(f"  {cells[0]} · {cells[1]} · logged in {cells[2]} · last seen {cells[3]}")
-            end = next(re.search(r'action="([^"]+)"', row).group(1) for row in rows if MALLORY[0] in row)
+            end = next(action for cells, [action] in rows if cells[1] == MALLORY[0])
             response = alice.post(end)
             lines.append(f"# She ends the session from {MALLORY[0]}:")
             lines.append(f"POST {end[:24]}…/end: {alice.said(response)}")
