@@ -47,14 +47,6 @@ def browser(served, where):
     return visitor
 
 
-def whose_profile(visitor):
-    response = visitor.get("/profile")
-    if response.status_code != 200:
-        return visitor.said(response)
-    words = text(response.text).split()
-    return f"200 OK: the profile of {words[words.index('Username') + 1]}"
-
-
 def blind_spot(step_dir):
     """The transcript, and what it came to: "seen and stopped alone", "unseen, stopped with everyone" or "other"."""
     lines = []
@@ -89,11 +81,11 @@ def blind_spot(step_dir):
             lines.append(f"POST {end[:24]}…/end: {alice.said(response)}")
         else:
             page = alice.get("/profile")
-            lines.append(f"GET /profile: {whose_profile(alice)}; it says nothing of other sessions")
+            lines.append(f"GET /profile: {alice.whose_profile()}; it says nothing of other sessions")
             response = alice.post("/logout-everywhere")
             lines.append("# Her one remedy, in case: log out everywhere.")
             lines.append(f"POST /logout-everywhere: {alice.said(response)}")
-        mallory_after, alice_after = whose_profile(mallory), whose_profile(alice)
+        mallory_after, alice_after = mallory.whose_profile(), alice.whose_profile()
         lines.append(f"GET /profile, mallory: {mallory_after}")
         lines.append(f"GET /profile, alice: {alice_after}")
     mallory_out = "the profile of" not in mallory_after

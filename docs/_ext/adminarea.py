@@ -24,19 +24,9 @@ from attacks import Served
 
 from harness import steps as stepkit
 from harness.apps import CliRunner
-from harness.pages import text
 
 # What the operator of step 12 types: no password matches an empty hash (step 12's accounts without one).
 LOCK_OUT = "UPDATE \"user\" SET password_hash = '' WHERE username = 'bob'"
-
-
-def profile_of(browser):
-    """Whose profile /profile shows this browser, in words: "the profile of bob", or where it is sent."""
-    response = browser.get("/profile")
-    if response.status_code != 200:
-        return browser.said(response)
-    words = text(response.text).split()
-    return f"200 OK: the profile of {words[words.index('Username') + 1]}"
 
 
 def abuse_stop(step_dir):
@@ -72,8 +62,8 @@ def abuse_stop(step_dir):
             lines.append(f"sqlite> {LOCK_OUT};")
             lines.append(f"# ({changed} row changed: no password opens bob's account now)")
         lines.append("# mallory, in both browsers:")
-        lines.append(f"GET /profile: {profile_of(mallory)}")
-        after = profile_of(copy)
+        lines.append(f"GET /profile: {mallory.whose_profile()}")
+        after = copy.whose_profile()
         lines.append(f"GET /profile with the copy: {after}")
         again = Browser(served, "203.0.113.66")
         login = again.post("/login", {"username": "bob", "password": "can-we-fix-it"})

@@ -528,6 +528,14 @@ class Browser:
     def answer(self, status, reason, headers, body):
         return SimpleNamespace(status_code=status, reason=reason, headers=headers, text=body)
 
+    def whose_profile(self):
+        """Whose profile /profile shows this browser, in words: "200 OK: the profile of bob", or where it is sent."""
+        response = self.get("/profile")
+        if response.status_code != 200:
+            return self.said(response)
+        words = pages.text(response.text).split()
+        return f"200 OK: the profile of {words[words.index('Username') + 1]}"
+
     def said(self, response):
         """What a response said, in a few words (see `answer`): a page's messages, or else its heading."""
         line = answer(self.served, response.status_code, response.reason, response.headers, response.text)
