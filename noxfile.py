@@ -82,23 +82,13 @@ FINAL_STEP = list(STEPS)[-1]
 PARALLEL = ["-n", "2"]
 
 
-# Set by the matrix session below for the sessions it runs side by side.
-LANES = "LOGIN_STEPS_MATRIX_LANES"
-
-
 def parallel(step):
-    """pytest-xdist's options for `step`: four at a time from step 05, two inside the matrix.
+    """pytest-xdist's options for `step`: four at a time from step 05.
 
     From server-side sessions on, many tests wait (on a clock running out, on
     a server starting, on a mail arriving) rather than compute: four workers
-    keep the machine's two cores busy meanwhile. In the matrix, another
-    session fills those waits, and more processes than cores only cost
-    CPU (each test takes more of it when its caches are shared): two
-    copies of step 14's suite side by side took 177 s with two workers
-    each, 191 s with three and 208 s with four.
+    keep the machine's two cores busy meanwhile.
     """
-    if int(os.environ.get(LANES, "1")) > 1:
-        return PARALLEL
     return ["-n", "4"] if "server-sessions" in STEPS[step].features else PARALLEL
 
 
@@ -555,11 +545,7 @@ def matrix(session):
             start = time.monotonic()
             with log.open("w") as out:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "nox", "-s", name],
-                    cwd=ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, LANES: str(options.lanes)},
+                    [sys.executable, "-m", "nox", "-s", name], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
                 )
                 running[name] = process
                 if stopping.is_set():  # started just as the stop came: stop it too
