@@ -5,6 +5,8 @@ from pathlib import Path
 
 from flask import Flask
 
+from . import views
+
 
 def create_app(test_config=None):
     """Create and configure the app: `flask --app steps/02_login_required run`."""
@@ -25,8 +27,6 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app)
-
-    from . import views
 
     app.register_blueprint(views.bp)
     return app

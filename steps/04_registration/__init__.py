@@ -5,6 +5,9 @@ from pathlib import Path
 
 from flask import Flask
 
+from . import commands
+from . import models
+from . import views
 from .extensions import bcrypt
 from .extensions import csrf
 from .extensions import db
@@ -43,14 +46,6 @@ def create_app(test_config=None):
     bcrypt.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
-    # Where login_required sends anonymous visitors, and how it says so.
-    login_manager.login_view = "views.login"
-    login_manager.login_message = "Please log in to access this page."
-    login_manager.login_message_category = "info"
-
-    from . import commands
-    from . import models
-    from . import views
 
     app.register_blueprint(views.bp)
     app.cli.add_command(commands.create_user)

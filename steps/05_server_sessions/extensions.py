@@ -33,3 +33,7 @@ db = SQLAlchemy(model_class=Base)
 bcrypt = Bcrypt()
 csrf = CSRFProtect()  # every POST must carry the form's hidden csrf_token
 login_manager = SafeLoginManager()
+# Where login_required sends anonymous visitors, and how it says so.
+login_manager.login_view = "views.login"
+login_manager.login_message = "Please log in to access this page."
+login_manager.login_message_category = "info"

@@ -58,3 +58,7 @@ limiter = Limiter(
     strategy="fixed-window",
 )
 login_manager = SafeLoginManager()
+# Where login_required sends anonymous visitors, and how it says so.
+login_manager.login_view = "views.login"
+login_manager.login_message = "Please log in to access this page."
+login_manager.login_message_category = "info"

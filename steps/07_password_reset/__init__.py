@@ -5,7 +5,11 @@ from pathlib import Path
 
 from flask import Flask
 
+from . import commands
 from . import config
+from . import models
+from . import sessions
+from . import views
 from .extensions import bcrypt
 from .extensions import csrf
 from .extensions import db
@@ -29,11 +33,6 @@ def create_app(test_config=None):
     # The limits checked, and where their counts live (config.py).
     config.init_app(app)
 
-    from . import commands
-    from . import models
-    from . import sessions
-    from . import views
-
     # First of all the before_request functions, which run in the order they
     # are registered: csrf.init_app and limiter.init_app below add theirs.
     # A 503 page while a store does not answer, not the CSRF check's 400.
@@ -44,10 +43,6 @@ def create_app(test_config=None):
     login_manager.init_app(app)
     limiter.init_app(app)
     mail.init_app(app)
-    # Where login_required sends anonymous visitors, and how it says so.
-    login_manager.login_view = "views.login"
-    login_manager.login_message = "Please log in to access this page."
-    login_manager.login_message_category = "info"
 
     # Sessions kept on the server (sessions.py), in place of Flask's signed cookie.
     sessions.init_app(app)

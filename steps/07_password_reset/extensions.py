@@ -59,5 +59,9 @@ limiter = Limiter(
     strategy="fixed-window",
 )
 login_manager = SafeLoginManager()
+# Where login_required sends anonymous visitors, and how it says so.
+login_manager.login_view = "views.login"
+login_manager.login_message = "Please log in to access this page."
+login_manager.login_message_category = "info"
 # Sends email through the SMTP server of FLASK_MAIL_SERVER (see emails.py).
 mail = Mail()

@@ -61,6 +61,10 @@ limiter = Limiter(
     strategy="fixed-window",
 )
 login_manager = SafeLoginManager()
+# Where login_required sends anonymous visitors, and how it says so.
+login_manager.login_view = "views.login"
+login_manager.login_message = "Please log in to access this page."
+login_manager.login_message_category = "info"
 # Sends email through the SMTP server of FLASK_MAIL_SERVER (see emails.py).
 mail = Mail()
 # `flask db ...`: the schema's history, in migrations/ (see schema.py).

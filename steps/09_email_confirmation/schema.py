@@ -15,6 +15,7 @@ import click
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 
@@ -80,9 +81,13 @@ def upgrade_on_start(app):
 
     Not under `flask db`: there you choose the revision.
     """
-    if run_by_flask_db() or database_revisions() == newest_revisions(str(MIGRATIONS)):
-        return
-    with one_at_a_time(app):
-        # Flask-Migrate's `flask db upgrade`; a process that waited for the
-        # lock finds nothing left to do.
-        upgrade(directory=str(MIGRATIONS))
+    try:
+        if run_by_flask_db() or database_revisions() == newest_revisions(str(MIGRATIONS)):
+            return
+        with one_at_a_time(app):
+            # Flask-Migrate's `flask db upgrade`; a process that waited for the
+            # lock finds nothing left to do.
+            upgrade(directory=str(MIGRATIONS))
+    except SQLAlchemyError as error:
+        # One sentence for whoever starts the server, not a traceback.
+        raise SystemExit(f"Cannot reach the database (FLASK_SQLALCHEMY_DATABASE_URI): {error}") from None

@@ -4,11 +4,16 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy.exc import SQLAlchemyError
 
+from . import commands
 from . import config
+from . import models
+from . import passkeys
 from . import production
 from . import schema
+from . import sessions
+from . import two_factor
+from . import views
 from .extensions import bcrypt
 from .extensions import csrf
 from .extensions import db
@@ -34,13 +39,6 @@ def create_app(test_config=None):
     # The limits checked, where their counts live, the key for TOTP secrets (config.py).
     config.init_app(app)
 
-    from . import commands
-    from . import models
-    from . import passkeys
-    from . import sessions
-    from . import two_factor
-    from . import views
-
     # First of all the before_request functions, which run in the order they
     # are registered: csrf.init_app and limiter.init_app below add theirs.
     # A 503 page while a store does not answer, not the CSRF check's 400.
@@ -55,10 +53,6 @@ def create_app(test_config=None):
     mail.init_app(app)
     # `flask db upgrade` and friends; the migrations live inside the step.
     migrate.init_app(app, db, directory=str(schema.MIGRATIONS))
-    # Where login_required sends anonymous visitors, and how it says so.
-    login_manager.login_view = "views.login"
-    login_manager.login_message = "Please log in to access this page."
-    login_manager.login_message_category = "info"
 
     # Sessions kept on the server (sessions.py), in place of Flask's signed cookie.
     sessions.init_app(app)
@@ -74,10 +68,7 @@ def create_app(test_config=None):
     with app.app_context():
         # The tables come from the migrations now, not db.create_all(): an
         # existing database gets what it lacks, and keeps its users.
-        try:
-            schema.upgrade_on_start(app)
-        except SQLAlchemyError as error:
-            raise SystemExit(f"Cannot reach the database (FLASK_SQLALCHEMY_DATABASE_URI): {error}") from None
+        schema.upgrade_on_start(app)
         # Hash the dummy password now, or the first login of an unknown
         # user would take twice as long as any other.
         models.dummy_hash(app.config["BCRYPT_LOG_ROUNDS"])
