@@ -348,7 +348,7 @@ def without_create_user(tmp):
 def importing_itself_by_a_taken_name(tmp):
     """A package called `harness` (the checker's own) that imports itself by that name."""
     app = shutil.copytree(learner_copy("03", tmp), tmp / "harness")
-    edit(app / "__init__.py", "    from . import views", "    from harness import views")
+    edit(app / "__init__.py", "\nfrom . import views\n", "\nfrom harness import views\n")
     return app
 
 
