@@ -27,6 +27,11 @@ def pytest_addoption(parser):
         metavar="STEP",
         help="with --app-path: the step (e.g. 03) whose contract your app should keep",
     )
+    parser.addoption(
+        "--fresh-apps",
+        action="store_true",
+        help="make a new app for every test, as a learner's own app always gets, instead of resetting one per step",
+    )
 
 
 def pytest_configure(config):

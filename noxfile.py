@@ -77,8 +77,9 @@ STEPS = {step.name: step for step in discover()}
 FINAL_STEP = list(STEPS)[-1]
 
 
-# Two tests at a time (pytest-xdist): each test makes its own app, database
-# and store keys. `-- -n 0` runs one.
+# Two tests at a time (pytest-xdist): each test has a fresh database and
+# store keys of its own, and an app made for it or reset for it
+# (shared_tests/conftest.py, `reused`). `-- -n 0` runs one.
 PARALLEL = ["-n", "2"]
 
 

@@ -44,6 +44,11 @@ class Inbox:
             self._arrived.notify_all()
         return "250 Message accepted for delivery"
 
+    def clear(self):
+        """Forget every message received so far: the inbox of a new test, on the same server."""
+        with self._arrived:
+            self.messages.clear()
+
     def config(self):
         """The app settings (Flask-Mail's names, FLASK_MAIL_* in the environment) that send mail here."""
         return {"MAIL_SERVER": self.host, "MAIL_PORT": self.port, "MAIL_DEFAULT_SENDER": "steps@example.com"}

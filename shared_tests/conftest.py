@@ -72,6 +72,29 @@ def step(request):
 
 _modules = {}
 
+# This test process's own tag, in the names of what it keeps from one test to
+# the next (a PostgreSQL database, Redis keys): two runs, or two pytest-xdist
+# workers, sharing one server never meet.
+PROCESS = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+
+
+def reused(request, step):
+    """Whether this test's `app` may be the one the test before it had, reset, rather than a new one.
+
+    A new app costs more than most tests: Werkzeug compiles every URL rule
+    of it, and its new database engine compiles every query again at first
+    use. So a test that asks for `app` gets the app of the test before it,
+    when that was the last app the step's create_app() made and it has the
+    same settings, with its database put back to alice and bob alone and
+    its counts emptied (the `app` fixture). The last made, because some of
+    the step's extensions (Flask-Limiter's store, Flask-Bcrypt's cost) are
+    objects of its module, set up by each init_app() for the app it was
+    given. Other apps a test makes, with `create_app`, are new as before. A
+    learner's app (--app-path) is never reused: what it keeps in memory
+    between tests is its own. `--fresh-apps` makes a new one for every test.
+    """
+    return "app" in request.fixturenames and step.factory is None and not request.config.getoption("fresh_apps")
+
 
 @pytest.fixture
 def create_app(step):
@@ -80,7 +103,20 @@ def create_app(step):
         return server_like(step.factory)
     if step.name not in _modules:
         _modules[step.name] = load_module(step.path, step.name)
-    return server_like(app_factory(_modules[step.name]))
+    make = server_like(app_factory(_modules[step.name]))
+
+    def made(*args, **kwargs):
+        app = make(*args, **kwargs)
+        LATEST[step.name] = app
+        return app
+
+    return made
+
+
+# The app each step's create_app() made last in this process, and the app
+# the `app` fixture last gave a test, with that test's settings: {step name: ...}.
+LATEST = {}
+REUSABLE = {}
 
 
 # Base configuration of every test app (test_config adds the test's own
@@ -134,23 +170,28 @@ def postgres_seed(step, create_app, seeds, admin, server):
 
 
 @pytest.fixture
-def database_url(request, step, tmp_path, postgres_seeds):
+def database_url(request, step, tmp_path, tmp_path_factory, postgres_seeds):
     """A fresh database for one test (steps 01-02 ignore it): empty, or with alice and bob for a test that uses `app`.
 
     A SQLite file in tmp_path (the `app` fixture copies the seeded file
     there); or, when FLASK_SQLALCHEMY_DATABASE_URI names a database server
     (as in `nox -s tests-postgres`), a new database on that server, dropped
     after the test: for a test that uses `app`, a copy of the step's seeded
-    one (postgres_seeds). The server's own database is left alone.
+    one (postgres_seeds). The server's own database is left alone. A test
+    whose app is reused (see `reused`) gets the same file, or database
+    name, as the tests before it: the `app` fixture makes it fresh.
     """
+    reuse = reused(request, step)
     server = os.environ.get("FLASK_SQLALCHEMY_DATABASE_URI", "")
     if not server or server.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        folder = tmp_path_factory.getbasetemp() / f"reused-{PROCESS}-{step.name}" if reuse else tmp_path
+        folder.mkdir(exist_ok=True)
+        yield f"sqlite:///{folder / 'test.sqlite'}"
         return
     import sqlalchemy as sa  # here, not on top: steps 01-02 have no SQLAlchemy
 
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    name = f"test_{uuid.uuid4().hex}"
+    name = f"reused_{PROCESS}_{step.name}" if reuse else f"test_{uuid.uuid4().hex}"
     url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         seeded = "app" in request.fixturenames and "database" in step.features and step.factory is None
@@ -160,6 +201,8 @@ def database_url(request, step, tmp_path, postgres_seeds):
         # With fsync off (harness.services.PostgresServer) a copy takes tens of milliseconds.
         clause = f' TEMPLATE "{template}"' if seeded else ""
         with admin.connect() as connection:
+            if reuse:  # the name of the tests before: left over if one of them stopped half-way
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(sa.text(f'CREATE DATABASE "{name}"{clause}'))
         yield url
         with admin.connect() as connection:
@@ -175,12 +218,14 @@ SEEDED = set()
 
 
 @pytest.fixture
-def redis_prefix():
+def redis_prefix(request, step):
     """With FLASK_REDIS_URL set (`nox -s tests-redis`): a key prefix of this test's own, its keys deleted after.
 
-    Steps with server sessions keep them in that Redis; the prefix gives
-    each test an empty store without flushing a database someone may use.
-    None without FLASK_REDIS_URL.
+    Steps with server sessions keep them in that Redis (and from step 06
+    their counts); the prefix gives each test an empty store without
+    flushing a database someone may use. A reused app (see `reused`) keeps
+    its prefix from test to test, emptied after each. None without
+    FLASK_REDIS_URL.
     """
     url = os.environ.get("FLASK_REDIS_URL")
     if not url:
@@ -188,7 +233,7 @@ def redis_prefix():
         return
     import redis  # here, not on top: only steps with server sessions install it
 
-    prefix = f"test-{uuid.uuid4().hex}:"
+    prefix = f"test-{PROCESS}-{step.name}:" if reused(request, step) else f"test-{uuid.uuid4().hex}:"
     yield prefix
     client = redis.Redis.from_url(url)
     try:
@@ -209,11 +254,25 @@ def redis_url():
         yield url
 
 
-@pytest.fixture
-def inbox():
-    """A real SMTP server for this test (harness/smtp.py); its Inbox holds what it received."""
+@pytest.fixture(scope="session")
+def mail_server():
+    """A real SMTP server for the whole run (each pytest-xdist worker starts its own): harness/smtp.py."""
     with smtp_server() as inbox:
         yield inbox
+
+
+@pytest.fixture
+def inbox(mail_server):
+    """The run's SMTP server, its Inbox emptied for this test: it holds what the test's apps sent.
+
+    One server, not one per test: its address is in the app's settings, and
+    an app with the settings of the test before is reused (see `reused`).
+    An app in this process hands each message over before its answer
+    returns (harness.apps.ServerLikeClient); a server a test started is
+    stopped before the next test begins: no message is late for its test.
+    """
+    mail_server.clear()
+    return mail_server
 
 
 @pytest.fixture(scope="session")
@@ -237,8 +296,9 @@ def test_config(database_url, redis_prefix):
     config = BASE_CONFIG | {
         "SQLALCHEMY_DATABASE_URI": database_url,
         # Step 06+: rate-limit counts of this test's own, even in a Redis
-        # that every test shares (FLASK_REDIS_URL): keys under a new prefix.
-        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"test-{uuid.uuid4().hex}"},
+        # that every test shares (FLASK_REDIS_URL): keys under its prefix,
+        # deleted after the test. (Counts kept in memory are each app's own.)
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"{redis_prefix or f'test-{PROCESS}:'}limits"},
     }
     if redis_prefix is not None:
         # Flask-Session's setting; apps without server sessions ignore it.
@@ -285,18 +345,43 @@ def seed_sqlite(step, create_app, test_config, seeded, factory, path):
         add_users(seed_app, step)
         close_database(seed_app)
         seeded[step.name] = seed
-    shutil.copyfile(seeded[step.name], path)
+    # A new file, journals of the one before gone: an app of an earlier test
+    # that still holds the old file open never touches this one.
+    for leftover in (f"{path}-journal", f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    shutil.copyfile(seeded[step.name], f"{path}.new")
+    os.replace(f"{path}.new", path)
+
+
+def settings(test_config):
+    """What an app is made from: its configuration, and the FLASK_* environment its create_app() reads."""
+    environment = sorted((name, value) for name, value in os.environ.items() if name.startswith("FLASK_"))
+    return repr(sorted(test_config.items())), repr(environment)
 
 
 @pytest.fixture
-def app(step, create_app, test_config, seeded_databases, tmp_path_factory):
-    """The step's app, made by its create_app(), with alice and bob as users."""
+def app(request, step, create_app, test_config, seeded_databases, tmp_path_factory):
+    """The step's app, made by its create_app(), with alice and bob as users.
+
+    Made once per process for each step and configuration, and reset for
+    each test after (see `reused`): its database is a new copy of the
+    seeded one (database_url), its counts are emptied.
+    """
     url = test_config["SQLALCHEMY_DATABASE_URI"]
     in_sqlite = "database" in step.features and url.startswith("sqlite:///")
     if in_sqlite:
         seed_sqlite(step, create_app, test_config, seeded_databases, tmp_path_factory, url.removeprefix("sqlite:///"))
-    app = create_app(test_config)
-    app.jinja_env.bytecode_cache = TEMPLATES
+    made_from = settings(test_config)
+    before, app = REUSABLE.get(step.name, (None, None))
+    if reused(request, step) and before == made_from and app is LATEST.get(step.name):
+        # The counts of the test before (from step 06); in Redis they went with its prefix.
+        for limiter in app.extensions.get("limiter", ()):
+            limiter.reset()
+    else:
+        app = create_app(test_config)
+        app.jinja_env.bytecode_cache = TEMPLATES
+        REUSABLE[step.name] = made_from, app
     if not in_sqlite and url not in SEEDED:  # a copy of a seeded PostgreSQL database has them
         add_users(app, step)
     yield app
