@@ -338,7 +338,8 @@ class SlidingExpiry(StoreHooks):
         devices = self.index_entries(user_id)
         alive = self.alive([device.sid for device in devices])
         live = [d for d in devices if d.sid in alive and d.version == version and d.created_at > oldest]
-        ended = [device.sid for device in devices if device not in live]
+        kept = {device.sid for device in live}
+        ended = [device.sid for device in devices if device.sid not in kept]
         if ended:
             self.index_drop(user_id, ended)
         return sorted(live, key=lambda device: device.created_at)
