@@ -262,17 +262,24 @@ def mail_server():
 
 
 @pytest.fixture
-def inbox(mail_server):
+def inbox(request, step):
     """The run's SMTP server, its Inbox emptied for this test: it holds what the test's apps sent.
 
     One server, not one per test: its address is in the app's settings, and
     an app with the settings of the test before is reused (see `reused`).
-    An app in this process hands each message over before its answer
+    A step's app in this process hands each message over before its answer
     returns (harness.apps.ServerLikeClient); a server a test started is
     stopped before the next test begins: no message is late for its test.
+    A learner's app may send from a thread of its own, after its answer,
+    so it gets a server of the test's own.
     """
-    mail_server.clear()
-    return mail_server
+    if step.factory is not None:
+        with smtp_server() as own:
+            yield own
+        return
+    server = request.getfixturevalue("mail_server")
+    server.clear()
+    yield server
 
 
 @pytest.fixture(scope="session")
@@ -297,7 +304,8 @@ def test_config(database_url, redis_prefix):
         "SQLALCHEMY_DATABASE_URI": database_url,
         # Step 06+: rate-limit counts of this test's own, even in a Redis
         # that every test shares (FLASK_REDIS_URL): keys under its prefix,
-        # deleted after the test. (Counts kept in memory are each app's own.)
+        # deleted after the test. (Counts kept in memory start empty in a new
+        # app; the `app` fixture empties a reused one's.)
         "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"{redis_prefix or f'test-{PROCESS}:'}limits"},
     }
     if redis_prefix is not None:
@@ -364,9 +372,8 @@ def settings(test_config):
 def app(request, step, create_app, test_config, seeded_databases, tmp_path_factory):
     """The step's app, made by its create_app(), with alice and bob as users.
 
-    Made once per process for each step and configuration, and reset for
-    each test after (see `reused`): its database is a new copy of the
-    seeded one (database_url), its counts are emptied.
+    New, or the app of the test before when it may be (see `reused`), reset:
+    its database a new copy of the seeded one, its counts emptied.
     """
     url = test_config["SQLALCHEMY_DATABASE_URI"]
     in_sqlite = "database" in step.features and url.startswith("sqlite:///")
