@@ -26,6 +26,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 from harness.accounts import USERS
+from harness.served import NoRedirects
 from harness.services import free_port
 from harness.services import stop_process
 from harness.services import wait_for_port
@@ -152,11 +153,6 @@ def client(redirect_uris: list[str], client_id: str = "flask-login-steps") -> di
     return {"client_id": client_id, "client_secret": secrets.token_urlsafe(24), "redirect_uris": redirect_uris}
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 class ProviderUser:
     """A person at the provider's pages, in a browser of their own (its cookies): logs in there and consents.
 
@@ -172,7 +168,7 @@ class ProviderUser:
         # (method, URL, status, Location) of each request, when given a list to keep them in.
         self.trace = trace
         self.jar = CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirects)
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirects)
 
     def request(self, url: str, form: dict | None = None) -> tuple[int, str, str]:
         """One request: (status, Location or "", body)."""

@@ -77,9 +77,11 @@ def serving(step, env, log, **options):
         server.stop()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """For urllib's openers: a redirect comes back as the answer, not followed (the tests look at each 302)."""
+
     def redirect_request(self, *args, **kwargs):
-        return None  # answer the 302 itself, as the tests want to see it
+        return None
 
 
 class Browser:
@@ -90,7 +92,7 @@ class Browser:
     `statuses` every status seen.
     """
 
-    opener = urllib.request.build_opener(_NoRedirects)
+    opener = urllib.request.build_opener(NoRedirects)
 
     def __init__(self, headers=None):
         self.cookies = {}

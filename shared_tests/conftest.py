@@ -8,9 +8,11 @@ does not teach ... yet". Tests reach a step only through its create_app()
 and HTTP, so the same tests can check a learner's own app.
 """
 
+import contextlib
 import itertools
 import os
 import shutil
+import time
 import uuid
 
 import jinja2
@@ -21,6 +23,7 @@ from harness.apps import CliRunner
 from harness.apps import add_users
 from harness.apps import close_database
 from harness.apps import server_like
+from harness.apps import travel
 from harness.checker import learner_app
 from harness.services import throwaway_redis
 from harness.smtp import smtp_server
@@ -254,6 +257,35 @@ def redis_url():
         yield url
 
 
+@pytest.fixture
+def pass_time(step):
+    """`pass_time(seconds)`: that much time goes by for the test's apps, at once where it can.
+
+    A step's app in this process reads the time from Python's clock
+    (time.time, datetime.now: its session store's expiry, its links' and
+    CSRF tokens' ages, its counts in memory), so the clock jumps on
+    (harness.apps.travel) and keeps ticking from there, until the test
+    ends. Redis keeps a clock of its own, by which it expires sessions and
+    counts itself, and a learner's app may keep time some other way: with
+    FLASK_REDIS_URL set (`nox -s tests-redis`) and for a learner's app, the
+    test really waits.
+    """
+    really = step.factory is not None or bool(os.environ.get("FLASK_REDIS_URL"))
+    with contextlib.ExitStack() as stack:
+        clock = None
+
+        def pass_time(seconds):
+            nonlocal clock
+            if really:
+                time.sleep(seconds)
+                return
+            if clock is None:
+                clock = stack.enter_context(travel(0))
+            clock.shift(seconds)
+
+        yield pass_time
+
+
 @pytest.fixture(scope="session")
 def mail_server():
     """A real SMTP server for the whole run (each pytest-xdist worker starts its own): harness/smtp.py."""
@@ -279,6 +311,8 @@ def inbox(request, step):
         return
     server = request.getfixturevalue("mail_server")
     server.clear()
+    # This server's senders are the step's apps in this process: nothing comes after the answer.
+    server.senders_in_background = False
     yield server
 
 

@@ -7,7 +7,6 @@ own address and User-Agent, as alice's laptop and phone would.
 
 import os
 import re
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -466,16 +465,16 @@ def test_the_list_stays_true_however_sessions_end(app, inbox):
 )
 @pytest.mark.features(*DEVICES, "idle-expiry")
 @pytest.mark.parametrize("lifetime", ["PERMANENT_SESSION_LIFETIME", "SESSION_ABSOLUTE_LIFETIME"])
-def test_expired_sessions_leave_the_list_by_themselves(app, create_app, test_config, monkeypatch, lifetime):
+def test_expired_sessions_leave_the_list_by_themselves(app, create_app, test_config, monkeypatch, lifetime, pass_time):
     """Unused for its lifetime, or past its absolute lifetime and not back since: gone from the list, untouched."""
     monkeypatch.setenv(f"FLASK_{lifetime}", "4")
     short = create_app(test_config)
     try:
         logged_in(short, address="192.0.2.44", agent=PHONE)
-        time.sleep(2.1)
+        pass_time(2.1)
         laptop = logged_in(short)
         assert len(shown_sessions(laptop)) == 2
-        time.sleep(2.1)  # the phone's 4 seconds are up; the laptop's are not, as it is used
+        pass_time(2.1)  # the phone's 4 seconds are up; the laptop's are not, as it is used
         assert [row.split()[0] for row in shown_sessions(laptop)] == ["Firefox"]
     finally:
         close_database(short)

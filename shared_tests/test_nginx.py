@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import launcher
 from harness.pages import csrf_token
 from harness.services import environment_without
 from harness.services import free_port
@@ -162,7 +163,8 @@ if CAN_RUN:
             app_port = free_port()
             log = tmp_path / "gunicorn.log"
             with log.open("wb") as output:
-                server = subprocess.Popen(
+                # Forked from a process with the step's libraries imported already (harness/launcher.py).
+                server = launcher.Popen(
                     gunicorn_command(step.path, app_port, 1), env=env, cwd=tmp_path, stdout=output, stderr=output
                 )
             try:

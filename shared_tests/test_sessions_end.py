@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import secrets
-import time
 import zlib
 from datetime import UTC
 from datetime import datetime
@@ -254,7 +253,7 @@ def test_profile_has_a_log_out_everywhere_button(app):
 )
 @pytest.mark.features("login", "idle-expiry", "remember")
 @pytest.mark.asvs("7.3.1", "7.4.1")
-def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkeypatch):
+def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkeypatch, pass_time):
     # Seconds: the contract's example. At 2 s, a request slowed by a busy machine
     # (the checker's self-test, beside another session) let a used session lapse.
     lifetime = 3
@@ -265,13 +264,13 @@ def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkey
         copies = {kind: copy_of(short, browser) for kind, browser in browsers.items()}
         # Used more often than the lifetime, for longer than it: still logged in.
         for _ in range(2):
-            time.sleep(lifetime * 0.5)
+            pass_time(lifetime * 0.5)
             for kind, browser in browsers.items():
                 assert not is_anonymous(browser), f"{kind}: logged out while in use"
         # Then left alone for longer than the lifetime: over. The test client
         # sends cookies past their date, as a copy replayed by hand would be:
         # what ends the session is the server.
-        time.sleep(lifetime + 0.3)
+        pass_time(lifetime + 0.3)
         for kind in browsers:
             assert is_anonymous(copies[kind]), f"{kind}: a copy still works after {lifetime} s unused"
             assert is_anonymous(browsers[kind]), f"{kind}: still logged in after {lifetime} s unused"
@@ -286,22 +285,22 @@ def test_an_idle_session_ends_on_the_server(app, create_app, test_config, monkey
 @pytest.mark.features("login", "server-sessions", "remember")
 @pytest.mark.parametrize("remember", [False, True], ids=["session", "remembered"])
 @pytest.mark.asvs("7.3.2", "7.4.1")
-def test_a_session_ends_its_absolute_lifetime_after_login(app, create_app, test_config, monkeypatch, remember):
+def test_a_session_ends_its_absolute_lifetime_after_login(
+    app, create_app, test_config, monkeypatch, remember, pass_time
+):
     lifetime = 4  # seconds, in place of 30 days; the idle lifetime stays 14 days
     monkeypatch.setenv("FLASK_SESSION_ABSOLUTE_LIFETIME", str(lifetime))
     short = create_app(test_config)  # the same database as `app`, with alice and bob
     try:
-        before = time.monotonic()
         browser = logged_in(short, remember=remember)
-        after = time.monotonic()  # the login happened in between
         thief = copy_of(short, browser)
-        # Used several times a second, so never idle: logged in while the lifetime lasts
-        # (with a margin: a request on a busy machine may take a while)...
-        while time.monotonic() < before + lifetime - 2:
+        # Used every half second, so never idle: logged in while the lifetime lasts
+        # (2 s of it: when the test really waits, a request on a busy machine may take a while)...
+        for _ in range(4):
+            pass_time(0.5)
             assert not is_anonymous(browser), f"logged out before {lifetime} s"
-            time.sleep(0.2)
         # ...and over once it has passed, for the browser and any copy of its cookies alike.
-        time.sleep(max(0, after + lifetime + 0.3 - time.monotonic()))
+        pass_time(lifetime - 2 + 0.3)
         assert is_anonymous(thief), f"a copy still works {lifetime} s after the login"
         assert is_anonymous(browser), f"still logged in {lifetime} s after the login"
         # A new login starts a new lifetime.
@@ -475,7 +474,7 @@ def test_a_login_is_stored_for_the_full_lifetime(app, remember):
     "unused, is a new, empty session"
 )
 @pytest.mark.features("login", "logout", "flash", "server-sessions", "csrf")
-def test_an_anonymous_session_ends_after_the_token_lifetime(app, create_app, test_config):
+def test_an_anonymous_session_ends_after_the_token_lifetime(app, create_app, test_config, pass_time):
     lifetime = 2  # seconds, in place of the hour
     short = create_app(test_config | {"WTF_CSRF_TIME_LIMIT": lifetime})  # the same database as `app`
     try:
@@ -484,7 +483,7 @@ def test_an_anonymous_session_ends_after_the_token_lifetime(app, create_app, tes
         old = session_id(short, browser)
         assert session_data(short, old), "the session after logout holds nothing"
         copy = copy_of(short, browser)
-        time.sleep(lifetime + 0.5)
+        pass_time(lifetime + 0.5)
         page = copy.get("/login")
         assert "You have been logged out." not in text(page.text)
         renewed = session_cookie_from(short, page)
@@ -498,7 +497,7 @@ def test_an_anonymous_session_ends_after_the_token_lifetime(app, create_app, tes
     "flask session_cleanup, run on a schedule, deletes the database store's expired sessions and keeps the live ones"
 )
 @pytest.mark.features("login", "server-sessions", "database", "remember", "csrf")
-def test_the_cleanup_deletes_expired_sessions_only(app, create_app, test_config):
+def test_the_cleanup_deletes_expired_sessions_only(app, create_app, test_config, pass_time):
     lifetime = 2  # seconds an anonymous session lasts, in place of the hour
     # The database store even when the suite keeps sessions in Redis, which deletes them by itself.
     short = create_app(test_config | {"REDIS_URL": None, "WTF_CSRF_TIME_LIMIT": lifetime})
@@ -506,7 +505,7 @@ def test_the_cleanup_deletes_expired_sessions_only(app, create_app, test_config)
         for _ in range(5):
             short.test_client().get("/login")
         alice, bob = logged_in(short), logged_in(short, "bob", remember=True)
-        time.sleep(lifetime + 0.5)
+        pass_time(lifetime + 0.5)
         before = stored_expiries(short)
         expired = {key for key, seconds in before.items() if seconds <= 0}
         # Still there: a database deletes nothing by itself.
