@@ -5,12 +5,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from harness import launcher
 from harness.steps import discover
 
 STEPS = {step.number: step for step in discover()}
 LAST_STEP = list(STEPS)[-1]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 FIRST_AND_LAST_CONFTEST = """
@@ -122,3 +126,27 @@ def test_free_ports_are_never_handed_out_twice_across_processes(tmp_path):
     ports = [int(port) for worker in workers for port in worker.communicate(timeout=60)[0].split()]
     assert len(ports) == 1200
     assert len(set(ports)) == len(ports)
+
+
+FIRST_WITH_EVERY_STORE = next(
+    step for step in STEPS.values() if {"database", "server-sessions", "rate-limits"} <= set(step.features)
+)
+
+
+@pytest.mark.parametrize(
+    ("step", "options"),
+    [(FIRST_WITH_EVERY_STORE.name, []), (STEPS[LAST_STEP].name, []), (FIRST_WITH_EVERY_STORE.name, ["--fresh-apps"])],
+    ids=["first-step-with-every-store", "last-step", "fresh-apps"],
+)
+def test_a_reused_app_keeps_nothing_of_the_test_before(tmp_path, step, options):
+    """The shared suite's `app` fixture gives a test the app of the test before: reset, so nothing is left over.
+
+    shared_tests/reuse_probe.py, two tests in one process: the first adds a
+    user, locks alice out and logs in; the second, given the same app,
+    finds none of it (and with --fresh-apps, a new app).
+    """
+    command = [sys.executable, "-m", "pytest", "--step", step, *options, "-p", "no:xdist", "-p", "no:cacheprovider"]
+    command += ["--basetemp", str(tmp_path / "run"), "shared_tests/reuse_probe.py"]
+    result = launcher.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout, result.stdout
