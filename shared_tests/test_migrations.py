@@ -198,6 +198,25 @@ def test_flask_db_commands_do_not_upgrade_at_start(step, database_url, tmp_path)
         server.communicate()  # and close its pipe
 
 
+@pytest.mark.contract(
+    "A database that cannot be reached stops the app at start with a message naming "
+    "FLASK_SQLALCHEMY_DATABASE_URI, not a traceback"
+)
+@pytest.mark.features("migrations", "database")
+@pytest.mark.parametrize("where", ["postgresql-down", "sqlite-folder-missing"])
+def test_an_unreachable_database_stops_the_start_with_a_message(step, tmp_path, where):
+    """Seen as `flask` shows it: a PostgreSQL port nothing listens on, or a SQLite file in no folder."""
+    if where == "postgresql-down":
+        url = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nowhere"
+    else:
+        url = f"sqlite:///{tmp_path / 'no-such-folder' / 'app.sqlite'}"
+    command = flask_command(step, url, "routes", tmp_path=tmp_path)
+    output = command.communicate(timeout=120)[0]
+    assert command.returncode != 0, f"it started:\n{output}"
+    assert "Traceback" not in output, output
+    assert "FLASK_SQLALCHEMY_DATABASE_URI" in output, output
+
+
 # Imports the app first (the slow, uneven part), then makes it at an agreed
 # moment, so that the processes really do start together.
 TOGETHER = """
