@@ -131,17 +131,18 @@ def session_cookie(app, client):
     return cookie.value if cookie is not None else None
 
 
-def travel(seconds):
+def travel(seconds, tick=True):
     """Move this process's clocks (time.time, datetime.now) `seconds` on, and let them tick from there.
 
     The app runs in this process, so it sees them too: a code's next 30
-    seconds, or a challenge's lapse, without waiting (time-machine).
+    seconds, or a challenge's lapse, without waiting (time-machine). With
+    `tick=False` they stand still there instead, until the block ends.
     """
     import time
 
     import time_machine  # here, not on top: only the test environments install it
 
-    return time_machine.travel(time.time() + seconds, tick=True)
+    return time_machine.travel(time.time() + seconds, tick=tick)
 
 
 def plant_session(app, data):
