@@ -57,6 +57,10 @@ PRELOAD = [
     "pyotp",
     "segno",
     "cryptography.fernet",
+    # Steps 11 and 12 (passkeys, OpenID Connect): together a third of a
+    # second of imports at every start of a later step.
+    "webauthn",
+    "authlib.integrations.flask_client",
     # The checker's own runs (check_tests/): pytest itself, but none of its
     # plugins, which pytest must import after its assertion rewriter.
     "pytest",
