@@ -32,16 +32,6 @@ REFUSED_PASSWORDS = {
 LONGEST_PASSWORD = ("a-long-passphrase " * 4)[:64]
 
 
-def create_user_command(step, username):
-    """The arguments of `flask create-user` for `username` in `step`, and what to type at its prompts."""
-    args = ["create-user", username]
-    if "email" in step.features:
-        args += ["--email", USERS[username]["email"]]
-    password = USERS[username]["password"]
-    # The password is prompted for twice.
-    return args, f"{password}\n{password}\n"
-
-
 # The answer to a sign-up from step 09 (email-confirmation), taken or not.
 CHECK_INBOX = "Check your inbox: we have sent you a link to confirm your address."
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness.apps import AuthActions
 from harness.apps import CliRunner
+from harness.apps import create_user
 from harness.apps import session_cookie
 from harness.pages import words
 
@@ -17,15 +18,10 @@ LEFT = {}  # what the first test left, for the second to look for
 PASSWORD = "a-long-passphrase"
 
 
-def create_carol(app, step):
-    args = ["create-user", "carol"] + (["--email", "carol@example.com"] if "email" in step.features else [])
-    return CliRunner(app).invoke(args=args, input=f"{PASSWORD}\n{PASSWORD}\n")
-
-
 @pytest.mark.features("database", "server-sessions", "rate-limits")
 def test_first_leaves_traces(step, app):
     LEFT["app"] = app
-    result = create_carol(app, step)
+    result = create_user(CliRunner(app), step, "carol", PASSWORD)
     assert result.exit_code == 0, result.output
     carol = AuthActions(app.test_client())
     assert carol.login("carol", PASSWORD).status_code == 302
@@ -49,5 +45,5 @@ def test_second_finds_none_of_them(step, app, request):
     assert "carol" not in words(replay.get("/profile", follow_redirects=True).text)
     # carol is gone: she cannot log in, and can be made again.
     assert AuthActions(app.test_client()).login("carol", PASSWORD).status_code == 200
-    result = create_carol(app, step)
+    result = create_user(CliRunner(app), step, "carol", PASSWORD)
     assert result.exit_code == 0, result.output
