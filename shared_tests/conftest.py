@@ -290,6 +290,8 @@ def pass_time(step):
 def mail_server():
     """A real SMTP server for the whole run (each pytest-xdist worker starts its own): harness/smtp.py."""
     with smtp_server() as inbox:
+        # Its senders are the step's apps in this process: nothing comes after the answer.
+        inbox.senders_in_background = False
         yield inbox
 
 
@@ -311,8 +313,6 @@ def inbox(request, step):
         return
     server = request.getfixturevalue("mail_server")
     server.clear()
-    # This server's senders are the step's apps in this process: nothing comes after the answer.
-    server.senders_in_background = False
     yield server
 
 
