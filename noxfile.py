@@ -79,18 +79,13 @@ FINAL_STEP = list(STEPS)[-1]
 
 # Two tests at a time (pytest-xdist): each test has a fresh database and
 # store keys of its own, and an app made for it or reset for it
-# (shared_tests/conftest.py, `reused`). `-- -n 0` runs one.
+# (shared_tests/conftest.py, `reused`). `-- -n 0` runs one. Two, not
+# more: the tests no longer wait on clocks (`pass_time`), so they compute,
+# and each worker beyond the cores only adds its own start (its imports,
+# its SMTP server and OpenID provider, its seeded databases). Step 14's
+# suite alone took 64 and 68 s with two workers (113 and 120 s of CPU),
+# 77 and 63 s with four (151 and 121 s of CPU).
 PARALLEL = ["-n", "2"]
-
-
-def parallel(step):
-    """pytest-xdist's options for `step`: four at a time from step 05.
-
-    From server-side sessions on, many tests wait (on a clock running out, on
-    a server starting, on a mail arriving) rather than compute: four workers
-    keep the machine's two cores busy meanwhile.
-    """
-    return ["-n", "4"] if "server-sessions" in STEPS[step].features else PARALLEL
 
 
 # The harness (harness/), editable: what drives the steps from outside.
@@ -108,7 +103,7 @@ def install_step(session, step, *groups):
 def tests(session, step):
     """Run the shared suite on one step, with only that step's dependencies."""
     install_step(session, step, "test")
-    session.run("pytest", "--step", step, *parallel(step), *session.posargs)
+    session.run("pytest", "--step", step, *PARALLEL, *session.posargs)
 
 
 @nox.session(name="tests-lowest", default=False, venv_backend="uv")
@@ -123,7 +118,7 @@ def tests_lowest(session, step):
     """
     session.install(*nox.project.dependency_groups(PYPROJECT, "test"), *HARNESS)
     session.install("--resolution", "lowest-direct", *STEPS[step].dependencies)
-    session.run("pytest", "--step", step, *parallel(step), *session.posargs)
+    session.run("pytest", "--step", step, *PARALLEL, *session.posargs)
 
 
 def bringing(*features):
@@ -190,7 +185,7 @@ def tests_postgres(session, step):
             "pytest",
             "--step",
             step,
-            *parallel(step),
+            *PARALLEL,
             *STORE_INDEPENDENT,
             *session.posargs,
             env={"FLASK_SQLALCHEMY_DATABASE_URI": url},
@@ -213,7 +208,7 @@ def tests_redis(session, step):
             "pytest",
             "--step",
             step,
-            *parallel(step),
+            *PARALLEL,
             *STORE_INDEPENDENT,
             *session.posargs,
             env={"FLASK_REDIS_URL": redis, "FLASK_SQLALCHEMY_DATABASE_URI": database},

@@ -57,11 +57,11 @@ def broken_lines(output):
 
 # The checker is tried on the first step and the first with a database, each
 # with its whole suite, and on the last with one case of one test of each of
-# its lines, four at a time (pytest-xdist, as a learner may ask with `-n 4`,
-# and as nox runs the steps with server sessions): the ways a learner's app
-# is loaded and reported. Every step's own suite already runs
-# whole in `nox -s tests`; the last one's, through the checker too, would be
-# a tenth of the whole matrix again.
+# its lines, two at a time (pytest-xdist, as a learner may ask with `-n 2`,
+# and as nox runs the steps): the ways a learner's app is loaded and
+# reported. Every step's own suite already runs whole in `nox -s tests`;
+# the last one's, through the checker too, would be a tenth of the whole
+# matrix again.
 FIRST_STEPS = list(dict.fromkeys([next(iter(STEPS)), BY_FEATURE["database"][0]]))
 LAST_STEP = list(STEPS)[-1]
 
@@ -69,7 +69,7 @@ LAST_STEP = list(STEPS)[-1]
 @pytest.mark.parametrize("number", [*FIRST_STEPS, LAST_STEP])
 def test_a_copy_of_a_step_keeps_its_contract(tmp_path, number):
     app = learner_copy(number, tmp_path)
-    options = () if number in FIRST_STEPS else ("-n", "4", "-k", first_cases(app, number, one_test_per_line(number)))
+    options = () if number in FIRST_STEPS else ("-n", "2", "-k", first_cases(app, number, one_test_per_line(number)))
     code, output = check(app, number, *options)
     assert code == 0, output
     assert broken_lines(output) == []
