@@ -17,6 +17,13 @@ use. A command that is not `[sys.executable, "-m" or "-c", ...]`, or an
 environment whose PYTHON* variables differ from this process's (they
 shape the interpreter itself), gets a plain subprocess; so does every
 command when HARNESS_FRESH_PROCESSES=1.
+
+A script run by its path (`python my_script.py`, not `python -m` or a
+console script such as `pytest`) that starts processes through this module
+must keep its work under `if __name__ == "__main__":`, as multiprocessing
+asks of every forkserver program: each child imports the main script
+first, and an unguarded one would run it all again, servers and all.
+https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-start-methods
 """
 
 import atexit
