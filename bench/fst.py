@@ -11,7 +11,11 @@ Each pair's figure is the median of its rounds' own ratios, course over
 Flask-Security-Too requests per second.
 
 Run by bench/run.py; alone: `python bench/fst.py --seconds 2 --rounds 1`
-(prints the figures, writes nothing).
+(prints the figures, writes nothing). `python bench/fst.py --in-process`
+times the same page in this process instead, for every step from 04 on
+and both Flask-Security-Too apps, one after another: what each lesson
+adds to the request, without gunicorn and the client (prints, writes
+nothing).
 """
 
 import argparse
@@ -22,14 +26,18 @@ import tempfile
 from pathlib import Path
 
 import load
+from activity import profile_ms
 from client import Client
 from common import HERE
 from common import STEPS
 from common import env_for
 from common import environment
+from common import in_process
 from common import prepare
 
 from harness.accounts import USERS
+from harness.apps import logged_in_browser
+from harness.pages import csrf_token
 from harness.served import serving
 from harness.services import environment_without
 from harness.services import throwaway_redis
@@ -138,15 +146,58 @@ def all_serving(tmp, envs):
         yield servers
 
 
+def in_process_ms(tmp, rounds=5, requests=400):
+    """{label: ms}: logged-in GET /profile in this process (Flask's test client), the median of the rounds' medians.
+
+    Each step from 04 on, its sessions in a throwaway Redis from the first
+    step that keeps them on the server, and Flask-Security-Too with the
+    signed cookie and with Flask-Session in Redis: all logged in first,
+    then `requests` to each in turn per round, the order rotating, so
+    that a drift in the machine's speed falls on every side alike.
+    """
+    import fst_app
+
+    [cookie_step] = select(STEPS, ["04_registration"])
+    clients = {}
+    with contextlib.ExitStack() as stack, throwaway_redis() as redis_url:
+        for step in STEPS[STEPS.index(cookie_step) :]:
+            url = redis_url if "server-sessions" in step.features else None
+            app, _ = stack.enter_context(in_process(tmp, step, "fst", url))
+            clients[step.name] = logged_in_browser(app).client
+        for label, url in ((f"{FST}, signed cookie", None), (f"{FST}, Redis", redis_url.rsplit("/", 1)[0] + "/1")):
+            env = fst_env(tmp, label.rsplit(" ", 1)[-1], url)
+            prepare_fst(env)
+            with environment(env):
+                client = fst_app.create_app().test_client()
+            form = {"email": USERS["alice"]["email"], "password": USERS["alice"]["password"]}
+            form["csrf_token"] = csrf_token(client.get("/login").text)
+            if client.post("/login", data=form).status_code != 302 or "alice" not in client.get("/profile").text:
+                raise RuntimeError(f"{label}: the login as alice did not take")
+            clients[label] = client
+        for client in clients.values():
+            profile_ms(client, 200)  # every code path warm
+        labels = list(clients)
+        runs = {label: [] for label in labels}
+        for i in range(rounds):
+            shift = i % len(labels)
+            for label in labels[shift:] + labels[:shift]:
+                runs[label].append(profile_ms(clients[label], requests))
+    return {label: round(statistics.median(values), 3) for label, values in runs.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10, help="seconds of load per server per round")
     parser.add_argument("--last", help="the step with Redis sessions (default: the last step)")
+    parser.add_argument("--in-process", action="store_true", help="time the page in this process instead")
     args = parser.parse_args()
     last = select(STEPS, [args.last])[0] if args.last else None
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(measure(tmp, last, args.rounds, args.seconds), indent=2))
+        if args.in_process:
+            print(json.dumps(in_process_ms(tmp), indent=2))
+        else:
+            print(json.dumps(measure(tmp, last, args.rounds, args.seconds), indent=2))
 
 
 if __name__ == "__main__":
