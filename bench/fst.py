@@ -13,9 +13,9 @@ Flask-Security-Too requests per second.
 Run by bench/run.py; alone: `python bench/fst.py --seconds 2 --rounds 1`
 (prints the figures, writes nothing). `python bench/fst.py --in-process`
 times the same page in this process instead, for every step from 04 on
-and both Flask-Security-Too apps, one after another: what each lesson
-adds to the request, without gunicorn and the client (prints, writes
-nothing).
+and both Flask-Security-Too apps, in rounds that take turns: what each
+lesson adds to the request, without gunicorn and the client (prints,
+writes nothing).
 """
 
 import argparse
@@ -159,7 +159,8 @@ def in_process_ms(tmp, rounds=5, requests=400):
 
     [cookie_step] = select(STEPS, ["04_registration"])
     clients = {}
-    with contextlib.ExitStack() as stack, throwaway_redis() as redis_url:
+    # Redis outermost: it stops after the apps have closed their connections.
+    with throwaway_redis() as redis_url, contextlib.ExitStack() as stack:
         for step in STEPS[STEPS.index(cookie_step) :]:
             url = redis_url if "server-sessions" in step.features else None
             app, _ = stack.enter_context(in_process(tmp, step, "fst", url))
