@@ -36,8 +36,8 @@ from common import in_process
 from common import prepare
 
 from harness.accounts import USERS
+from harness.apps import AuthActions
 from harness.apps import logged_in_browser
-from harness.pages import csrf_token
 from harness.served import serving
 from harness.services import environment_without
 from harness.services import throwaway_redis
@@ -88,7 +88,7 @@ def measure(tmp, last=None, rounds=3, seconds=10):
     }
     with throwaway_redis() as redis_url:
         # One Redis, two of its databases: the step's, and Flask-Security-Too's.
-        fst_redis = redis_url.rsplit("/", 1)[0] + "/1"
+        fst_redis = second_database(redis_url)
         envs = {
             cookie_step.name: (cookie_step, env_for(tmp, cookie_step)),
             f"{FST}, signed cookie": (None, fst_env(tmp, "cookie")),
@@ -125,13 +125,22 @@ def interleaved(servers, rounds, seconds):
 
     for label in servers:
         rate(label, 1)  # every worker warm
-    labels = list(servers)
+    return in_turns(list(servers), rounds, lambda label: round(rate(label, seconds), 1))
+
+
+def in_turns(labels, rounds, measure):
+    """{label: [measure(label), a round each]}: every label in turn, the order rotating from round to round."""
     runs = {label: [] for label in labels}
     for i in range(rounds):
         shift = i % len(labels)
         for label in labels[shift:] + labels[:shift]:
-            runs[label].append(round(rate(label, seconds), 1))
+            runs[label].append(measure(label))
     return runs
+
+
+def second_database(redis_url):
+    """The same Redis, database number 1: Flask-Security-Too's, beside the step's."""
+    return redis_url.rsplit("/", 1)[0] + "/1"
 
 
 @contextlib.contextmanager
@@ -165,24 +174,19 @@ def in_process_ms(tmp, rounds=5, requests=400):
             url = redis_url if "server-sessions" in step.features else None
             app, _ = stack.enter_context(in_process(tmp, step, "fst", url))
             clients[step.name] = logged_in_browser(app).client
-        for label, url in ((f"{FST}, signed cookie", None), (f"{FST}, Redis", redis_url.rsplit("/", 1)[0] + "/1")):
-            env = fst_env(tmp, label.rsplit(" ", 1)[-1], url)
+        for label, name, url in (("signed cookie", "cookie", None), ("Redis", "redis", second_database(redis_url))):
+            env = fst_env(tmp, name, url)
             prepare_fst(env)
             with environment(env):
-                client = fst_app.create_app().test_client()
+                auth = AuthActions(fst_app.create_app().test_client())
+            # Flask-Security-Too's login form asks for the email address.
             form = {"email": USERS["alice"]["email"], "password": USERS["alice"]["password"]}
-            form["csrf_token"] = csrf_token(client.get("/login").text)
-            if client.post("/login", data=form).status_code != 302 or "alice" not in client.get("/profile").text:
-                raise RuntimeError(f"{label}: the login as alice did not take")
-            clients[label] = client
+            if auth.post("/login", form).status_code != 302 or "alice" not in auth.client.get("/profile").text:
+                raise RuntimeError(f"{FST}, {label}: the login as alice did not take")
+            clients[f"{FST}, {label}"] = auth.client
         for client in clients.values():
             profile_ms(client, 200)  # every code path warm
-        labels = list(clients)
-        runs = {label: [] for label in labels}
-        for i in range(rounds):
-            shift = i % len(labels)
-            for label in labels[shift:] + labels[:shift]:
-                runs[label].append(profile_ms(clients[label], requests))
+        runs = in_turns(list(clients), rounds, lambda label: profile_ms(clients[label], requests))
     return {label: round(statistics.median(values), 3) for label, values in runs.items()}
 
 
