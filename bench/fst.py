@@ -13,15 +13,19 @@ Flask-Security-Too requests per second.
 Run by bench/run.py; alone: `python bench/fst.py --seconds 2 --rounds 1`
 (prints the figures, writes nothing). `python bench/fst.py --in-process`
 times the same page in this process instead, for every step from 04 on
-and both Flask-Security-Too apps, in rounds that take turns: what each
+and both Flask-Security-Too apps, in short turns: what each
 lesson adds to the request, without gunicorn and the client (prints,
-writes nothing).
+writes nothing). `--past 04@REV` times step 04 as it was at git revision
+REV beside them: has a step's page grown slower, or the other side faster?
 """
 
 import argparse
 import contextlib
+import io
 import json
 import statistics
+import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -29,6 +33,7 @@ import load
 from activity import profile_ms
 from client import Client
 from common import HERE
+from common import ROOT
 from common import STEPS
 from common import env_for
 from common import environment
@@ -41,6 +46,7 @@ from harness.apps import logged_in_browser
 from harness.served import serving
 from harness.services import environment_without
 from harness.services import throwaway_redis
+from harness.steps import Step
 from harness.steps import select
 
 TARGET = 1.5  # each step serves at least this many times what Flask-Security-Too does
@@ -155,25 +161,32 @@ def all_serving(tmp, envs):
         yield servers
 
 
-def in_process_ms(tmp, rounds=5, requests=400):
-    """{label: ms}: logged-in GET /profile in this process (Flask's test client), the median of the rounds' medians.
+def in_process_ms(tmp, turns=100, batch=20, past=()):
+    """{label: ms}: logged-in GET /profile in this process (Flask's test client), the median of the turns' medians.
 
     Each step from 04 on, its sessions in a throwaway Redis from the first
     step that keeps them on the server, and Flask-Security-Too with the
     signed cookie and with Flask-Session in Redis: all logged in first,
-    then `requests` to each in turn per round, the order rotating, so
-    that a drift in the machine's speed falls on every side alike.
+    then `batch` requests to each in turn, `turns` times, the order
+    rotating. This machine's speed swings by a third within seconds: short
+    turns lay every swing on every side alike. (Five rounds of 400 did not:
+    one side's round could fall in a slow spell, and step 04 once took 1.5
+    times what its own copy did. Turns of one request each are steady but
+    cold: every request finds the caches full of another app.)
+    `past`: (step, git revision) pairs, each step as it was then, timed too.
     """
     import fst_app
 
     [cookie_step] = select(STEPS, ["04_registration"])
+    steps = {step.name: step for step in STEPS[STEPS.index(cookie_step) :]}
+    steps.update({f"{step.name} at {revision}": step_at(tmp, step, revision) for step, revision in past})
     clients = {}
     # Redis outermost: it stops after the apps have closed their connections.
     with throwaway_redis() as redis_url, contextlib.ExitStack() as stack:
-        for step in STEPS[STEPS.index(cookie_step) :]:
+        for label, step in steps.items():
             url = redis_url if "server-sessions" in step.features else None
             app, _ = stack.enter_context(in_process(tmp, step, "fst", url))
-            clients[step.name] = logged_in_browser(app).client
+            clients[label] = logged_in_browser(app).client
         for label, name, url in (("signed cookie", "cookie", None), ("Redis", "redis", second_database(redis_url))):
             env = fst_env(tmp, name, url)
             prepare_fst(env)
@@ -186,8 +199,26 @@ def in_process_ms(tmp, rounds=5, requests=400):
             clients[f"{FST}, {label}"] = auth.client
         for client in clients.values():
             profile_ms(client, 200)  # every code path warm
-        runs = in_turns(list(clients), rounds, lambda label: profile_ms(clients[label], requests))
+        runs = in_turns(list(clients), turns, lambda label: profile_ms(clients[label], batch))
     return {label: round(statistics.median(values), 3) for label, values in runs.items()}
+
+
+def step_at(tmp, step, revision):
+    """`step` as it was at git `revision`: its folder, out of this repository's history, in a folder of `tmp`."""
+    commit = git("rev-parse", "--verify", f"{revision}^{{commit}}").decode().strip()
+    archive = git("archive", "--format=tar", commit, f"steps/{step.name}")
+    into = Path(tmp) / f"past-{commit}"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return Step.from_dir(into / "steps" / step.name)
+
+
+def git(*args):
+    """What git prints, run in this repository; what it says, and an exit, if it fails."""
+    done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True)
+    if done.returncode:
+        raise SystemExit(f"git {args[0]}: {done.stderr.decode().strip()}")
+    return done.stdout
 
 
 def main():
@@ -196,11 +227,29 @@ def main():
     parser.add_argument("--seconds", type=int, default=10, help="seconds of load per server per round")
     parser.add_argument("--last", help="the step with Redis sessions (default: the last step)")
     parser.add_argument("--in-process", action="store_true", help="time the page in this process instead")
+    parser.add_argument(
+        "--past",
+        action="append",
+        default=[],
+        metavar="STEP@REV",
+        help="with --in-process: time STEP as it was at git revision REV too (again for more)",
+    )
     args = parser.parse_args()
+    if args.past and not args.in_process:
+        parser.error("--past goes with --in-process")
     last = select(STEPS, [args.last])[0] if args.last else None
+    past = []
+    for spec in args.past:
+        name, at, revision = spec.partition("@")
+        if not (at and revision):
+            parser.error(f"--past {spec!r}: not STEP@REV, such as 04@HEAD~10")
+        try:
+            past.append((select(STEPS, [name])[0], revision))
+        except LookupError as error:
+            parser.error(f"--past {spec!r}: {error}")
     with tempfile.TemporaryDirectory() as tmp:
         if args.in_process:
-            print(json.dumps(in_process_ms(tmp), indent=2))
+            print(json.dumps(in_process_ms(tmp, past=past), indent=2))
         else:
             print(json.dumps(measure(tmp, last, args.rounds, args.seconds), indent=2))
 
