@@ -116,7 +116,12 @@ def refused(message, status=400):
 
 def credential_from_request():
     """The browser's answer (PublicKeyCredential.toJSON()) from the JSON body, or None."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)  # None for a body that is not JSON
+    except RecursionError:
+        # JSON nested deeper than Python's json module reads ("[" * 100000)
+        # raises this, not the ValueError that silent=True covers.
+        return None
     return body if isinstance(body, dict) else None
 
 
