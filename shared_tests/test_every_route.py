@@ -47,6 +47,22 @@ PART_VALUES = [USERS["bob"]["id"], 0, "x", "\x00%\u202e", "a" * 32, "z" * 5_000]
 # What every GET is also sent: the query strings a form or a link could carry, made odd.
 HOSTILE_QUERY = "?next=%FF%00&page=-1&page=99999999999999999999&token=%00&code=%zz&error=%FF"
 
+# Headers every route is also sent, beside the browser's own (its session cookie kept).
+HOSTILE_HEADERS = {
+    "X-Forwarded-For": "203.0.113.9, not-an-address, ::zz, " + "9" * 1_000,
+    "X-Forwarded-Proto": "gopher",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Port": "-1",
+    "User-Agent": "\xff\xfe\x7f" * 2_000,
+    "Accept-Language": "*;q=abc, xx-" * 100,
+    "Referer": "http://evil.example/%FF%00",
+    "Origin": "null",
+    "If-Modified-Since": "yesterday",
+    "Range": "bytes=99-1",
+}
+# Host headers that name another site, or no host at all (the browser's cookies still sent).
+HOSTILE_HOSTS = ["evil.example", "localhost:99999", "[::1", "localhost:", "a" * 300, "local host"]
+
 
 def urls(app):
     """[(endpoint, methods, url)]: every route of `app`, its variable parts filled in every way above."""
@@ -107,25 +123,38 @@ def server_errors(app, make_browser):
         for limiter in app.extensions.get("limiter", ()):
             limiter.reset()
         auth = make_browser(f"198.51.100.{index % 250 + 1}")
-        headers = {}
         token = csrf_token(auth.client.get("/").text) or ""
-        if token:
-            headers["X-CSRFToken"] = token  # how a script's JSON carries it
+        csrf = {"X-CSRFToken": token} if token else {}  # how a script's JSON carries it
+        sent = []  # (what, the test client's open() arguments)
         if "GET" in methods:
-            for query in ("", HOSTILE_QUERY):
-                response = auth.client.get(url + query)
-                if response.status_code >= 500 or "Traceback" in response.text:
-                    errors.append((f"GET {url}{query} ({endpoint})", response.status_code))
+            sent += [(f"GET {url}{query}", {"path": url + query}) for query in ("", HOSTILE_QUERY)]
+            sent.append((f"GET {url}, hostile headers", {"path": url, "headers": HOSTILE_HEADERS}))
+            sent += [
+                (f"GET {url}, Host {host[:20]}", {"path": url, "headers": {"Host": host}}) for host in HOSTILE_HOSTS
+            ]
         if "POST" in methods:
-            for case, body, content_type in bodies(names, token):
-                response = auth.client.post(url, data=body, content_type=content_type, headers=headers)
-                if response.status_code >= 500 or "Traceback" in response.text:
-                    errors.append((f"POST {url} {case} ({endpoint})", response.status_code))
+            posts = bodies(names, token)
+            sent += [
+                (f"POST {url}, {case}", {"path": url, "data": body, "content_type": kind}) for case, body, kind in posts
+            ]
+            # The first body (every field empty, the CSRF token good) again, with the headers above.
+            _, body, kind = posts[0]
+            sent.append(
+                (
+                    f"POST {url}, hostile headers",
+                    {"path": url, "data": body, "content_type": kind, "headers": HOSTILE_HEADERS},
+                )
+            )
+        for what, request in sent:
+            headers = csrf | request.get("headers", {})
+            response = auth.client.open(method=what.split()[0], **(request | {"headers": headers}))
+            if response.status_code >= 500 or "Traceback" in response.text:
+                errors.append((f"{what} ({endpoint})", response.status_code))
     return errors
 
 
 @pytest.mark.contract(
-    "Every route, sent hostile bodies, query strings and variable parts, by a visitor or a logged-in user "
+    "Every route, sent hostile bodies, query strings, headers, hosts and variable parts, by a visitor or a logged-in user "
     "(an admin where there is an admin area), answers a page, a redirect or a 4xx, never a 500"
 )
 @pytest.mark.features("login", "profile")
@@ -137,7 +166,7 @@ def test_every_route_takes_hostile_input_from_a_visitor(app):
 
 
 @pytest.mark.contract(
-    "Every route, sent hostile bodies, query strings and variable parts, by a visitor or a logged-in user "
+    "Every route, sent hostile bodies, query strings, headers, hosts and variable parts, by a visitor or a logged-in user "
     "(an admin where there is an admin area), answers a page, a redirect or a 4xx, never a 500"
 )
 @pytest.mark.features("login", "profile")
