@@ -4,7 +4,8 @@ The other files send hostile input to the forms they know. These tests ask
 the app itself what it serves (Flask's `app.url_map`), so that a route
 added in a later step, or in a learner's own app, is covered without a new
 line here; the fields they fill are every named input of every page the
-same browser can see.
+same browser can see. From step 12 the app has an OpenID provider to talk
+to (the suite's real one), so that its sign-in routes are live too.
 """
 
 import json
@@ -62,6 +63,14 @@ HOSTILE_HEADERS = {
 }
 # Host headers that name another site, or no host at all (the browser's cookies still sent).
 HOSTILE_HOSTS = ["evil.example", "localhost:99999", "[::1", "localhost:", "a" * 300, "local host"]
+
+
+@pytest.fixture(name="test_config")
+def with_a_provider_where_taught(request, step, test_config):
+    """From step 12 (openid-connect), the suite's real OpenID provider configured: its routes answer, not 404."""
+    if "openid-connect" not in step.features:
+        return test_config
+    return test_config | request.getfixturevalue("provider").config("Example ID")
 
 
 def urls(app):
