@@ -50,6 +50,13 @@ class CliRunner(FlaskCliRunner):
             return super().invoke(cli, args, **kwargs)
 
 
+def grant(app, username="alice", role="admin"):
+    """`flask roles grant USERNAME ROLE` (step 13+), as the operator runs it: its output; it must succeed."""
+    result = CliRunner(app).invoke(args=["roles", "grant", username, role])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def create_user(runner, step, username, password, confirm=None, email=None):
     """`flask create-user USERNAME`, typing `password` at its two prompts (`confirm` at the second, if given).
 

@@ -16,6 +16,7 @@ from harness.apps import CliRunner
 from harness.apps import add_users
 from harness.apps import browser
 from harness.apps import close_database
+from harness.apps import grant
 from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
 from harness.apps import logged_in_browser
@@ -192,7 +193,7 @@ class TestTheOtherEvents:
         assert laptop.client.get("/" + link.split("/", 3)[3]).status_code in (302, 303)
         assert laptop.post("/logout-everywhere").status_code in (302, 303)
         assert reset_by_link(app, inbox, "alice.moved@example.com", NEW_PASSWORD).status_code == 302
-        CliRunner(app).invoke(args=["roles", "grant", "bob", "admin"])
+        grant(app, "bob")
         bob = logged_in(app, "bob", "192.0.2.8", PHONE)
         for action in ("disable", "enable"):
             assert bob.post(f"/admin/users/{USERS['alice']['id']}/{action}").status_code in (302, 303)
@@ -308,7 +309,7 @@ def test_the_activity_page_shows_the_last_fifty(app, client):
 )
 @pytest.mark.features(*ACTIVITY, "roles", "admin-area")
 def test_an_admin_sees_any_users_activity(app):
-    CliRunner(app).invoke(args=["roles", "grant", "alice", "admin"])
+    grant(app)
     bob = logged_in(app, "bob", "192.0.2.8", PHONE)
     alice = logged_in(app)
     assert alice.post(f"/admin/users/{USERS['bob']['id']}/end-sessions").status_code in (302, 303)
@@ -451,7 +452,7 @@ def test_the_list_stays_true_however_sessions_end(app, inbox):
     laptop = logged_in(app)
     assert browsers(laptop) == ["Firefox"]
     # An admin ends them all.
-    CliRunner(app).invoke(args=["roles", "grant", "bob", "admin"])
+    grant(app, "bob")
     phone = logged_in(app, address="192.0.2.44", agent=PHONE)
     logged_in(app, "bob").post(f"/admin/users/{USERS['alice']['id']}/end-sessions")
     assert is_anonymous(laptop.client) and is_anonymous(phone.client)

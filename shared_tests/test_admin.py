@@ -15,6 +15,7 @@ from harness.apps import AuthActions
 from harness.apps import CliRunner
 from harness.apps import browser
 from harness.apps import can_log_in
+from harness.apps import grant
 from harness.apps import house_rule_problems
 from harness.apps import is_anonymous
 from harness.apps import layout
@@ -31,13 +32,6 @@ DISABLED = "This account is disabled."
 FRESH_SECONDS = 15 * 60
 # The page an admin's forms are on: the browser names it in the Referer header.
 FROM_THE_LIST = {"Referer": "http://localhost/admin/users"}
-
-
-def grant(app, username="alice", role="admin"):
-    """`flask roles grant USERNAME ROLE`, as the operator runs it: its output."""
-    result = CliRunner(app).invoke(args=["roles", "grant", username, role])
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def admin(app):

@@ -17,9 +17,9 @@ from harness import launcher
 from harness import oidc
 from harness.accounts import USERS
 from harness.apps import AuthActions
-from harness.apps import CliRunner
 from harness.apps import add_users
 from harness.apps import close_database
+from harness.apps import grant
 from harness.pages import text
 from harness.passkeys import SoftAuthenticator
 from harness.passkeys import add_passkey
@@ -393,8 +393,7 @@ def test_accounts_from_the_step_before_get_their_first_admin(step, create_app, t
         auth = AuthActions(app.test_client())
         assert auth.login("alice").headers["Location"] == "/profile"
         assert auth.client.get("/admin/users").status_code == 403
-        granted = CliRunner(app).invoke(args=["roles", "grant", "alice", "admin"])
-        assert granted.exit_code == 0, granted.output
+        grant(app)
         page = auth.client.get("/admin/users")
         assert page.status_code == 200 and all(user["email"] in page.text for user in USERS.values())
         assert AuthActions(app.test_client()).login("bob").headers["Location"] == "/profile"
