@@ -3,6 +3,7 @@
 import pytest
 
 from harness.apps import AuthActions
+from harness.apps import is_anonymous
 from harness.apps import session_tables
 from harness.apps import stored_strings
 from harness.pages import inputs
@@ -74,6 +75,17 @@ def test_hostile_login_posts(client, auth, case, method, body, content_type):
         assert 400 <= response.status_code < 500
     # Nothing was broken on the way: the real user still logs in.
     assert AuthActions(client).login("alice").headers.get("Location") == "/profile"
+
+
+@pytest.mark.contract("A JSON body sent to a form, even with a good CSRF token, gets 415 and logs nobody in (step 03+)")
+@pytest.mark.features("login", "csrf")
+@pytest.mark.parametrize("body", [b"[]", b'"x"', b'{"username": "alice", "password": "wonderland"}'])
+def test_json_sent_to_a_form_gets_415(client, auth, body):
+    # Flask-WTF would read JSON as the form's fields: a list or a string raised there.
+    headers = {"X-CSRFToken": auth.token()}
+    response = client.post("/login", data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 415
+    assert is_anonymous(client)
 
 
 @pytest.mark.contract("A body over the size limit (1 MB) is refused with 413")

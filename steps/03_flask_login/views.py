@@ -3,9 +3,11 @@
 import re
 
 from flask import Blueprint
+from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import session
 from flask import url_for
 from flask_login import current_user
@@ -77,6 +79,18 @@ def logout():
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("views.index"))
+
+
+@bp.before_app_request
+def forms_take_form_posts():
+    """A JSON body sent to a form: 415, before the view reads it.
+
+    Flask-WTF reads a JSON body as the form's fields; JSON that is not an
+    object (a list, a string, or nested deeper than Python's json reads)
+    would raise there, a server error. The site's forms post form bodies.
+    """
+    if request.is_json:
+        abort(415)
 
 
 @bp.app_errorhandler(CSRFError)

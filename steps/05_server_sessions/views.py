@@ -3,6 +3,7 @@
 import re
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -170,6 +171,18 @@ def logout_everywhere():
     end_session()
     flash("You have been logged out everywhere.", "info")
     return redirect(url_for("views.login"))
+
+
+@bp.before_app_request
+def forms_take_form_posts():
+    """A JSON body sent to a form: 415, before the view reads it.
+
+    Flask-WTF reads a JSON body as the form's fields; JSON that is not an
+    object (a list, a string, or nested deeper than Python's json reads)
+    would raise there, a server error. The site's forms post form bodies.
+    """
+    if request.is_json:
+        abort(415)
 
 
 @bp.app_errorhandler(CSRFError)

@@ -4,6 +4,7 @@ import re
 import time
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -342,6 +343,18 @@ def change_password():
         end_session()
         return redirect(url_for("views.login"))
     return render_template("change_password.html", form=form)
+
+
+@bp.before_app_request
+def forms_take_form_posts():
+    """A JSON body sent to a form: 415, before the view reads it.
+
+    Flask-WTF reads a JSON body as the form's fields; JSON that is not an
+    object (a list, a string, or nested deeper than Python's json reads)
+    would raise there, a server error. The site's forms post form bodies.
+    """
+    if request.is_json:
+        abort(415)
 
 
 @bp.app_errorhandler(CSRFError)

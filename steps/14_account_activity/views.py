@@ -11,6 +11,7 @@ import re
 import time
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import flash
 from flask import g
@@ -576,6 +577,23 @@ def change_email_confirm(token):
     log_event("email changed", user)
     flash("Your email address has been changed.", "success")
     return redirect(url_for("views.profile"))
+
+
+# The views that take JSON: the passkey ceremonies' (passkeys.js).
+JSON_VIEWS = ("passkeys.login_options", "passkeys.login", "passkeys.register")
+
+
+@bp.before_app_request
+def forms_take_form_posts():
+    """A JSON body sent to a form: 415, before the view reads it.
+
+    Flask-WTF reads a JSON body as the form's fields; JSON that is not an
+    object (a list, a string, or nested deeper than Python's json reads)
+    would raise there, a server error. The site's forms post form bodies;
+    only the passkey ceremonies send JSON.
+    """
+    if request.is_json and request.endpoint not in JSON_VIEWS:
+        abort(415)
 
 
 @bp.app_errorhandler(CSRFError)
