@@ -17,7 +17,6 @@ from harness.apps import browser
 from harness.apps import can_log_in
 from harness.apps import grant
 from harness.apps import logged_in_browser
-from harness.pages import csrf_token
 from harness.pages import inputs
 
 FORM = "application/x-www-form-urlencoded"
@@ -118,12 +117,18 @@ def bodies(names, token):
     return sent
 
 
+def empty_counts(app):
+    """The rate limits' counts emptied (step 06+), as the `app` fixture does between tests."""
+    for limiter in app.extensions.get("limiter", ()):
+        limiter.reset()
+
+
 def server_errors(app, make_browser):
     """[(what was sent, its status)]: each request to each route from a new `make_browser()` that answered 500 or more.
 
-    A new browser (at an address of its own, its counts emptied) for each
-    route: a request that logs it out, or a limit it reaches, must not
-    change what the next route is sent by.
+    A new browser (at an address of its own) for each route, and the
+    counts emptied before each request: a request that logs it out, or a
+    limit it reaches, must not change what the next one is answered.
     """
     routes = urls(app)
     gettable = [url for _, methods, url in routes if "GET" in methods]
@@ -137,10 +142,9 @@ def server_errors(app, make_browser):
     assert "/login" in [url for _, _, url in routes] and {"username", "password"} <= set(names), (routes, names)
     errors = []
     for index, (endpoint, methods, url) in enumerate(routes):
-        for limiter in app.extensions.get("limiter", ()):
-            limiter.reset()
+        empty_counts(app)
         auth = make_browser(f"198.51.100.{index % 250 + 1}")
-        token = csrf_token(auth.client.get("/").text) or ""
+        token = auth.token() or ""
         csrf = {"X-CSRFToken": token} if token else {}  # how a script's JSON carries it
         sent = []  # (what, the test client's open() arguments)
         if "GET" in methods:
@@ -163,6 +167,7 @@ def server_errors(app, make_browser):
                 )
             )
         for what, request in sent:
+            empty_counts(app)  # or a limit reached would answer 429 before the view reads the rest
             headers = csrf | request.get("headers", {})
             response = auth.client.open(method=what.split()[0], **(request | {"headers": headers}))
             if response.status_code >= 500 or "Traceback" in response.text:
